@@ -1,0 +1,38 @@
+# fers-qgis: make setup | test | demo | eval
+# Works on a fresh Debian 12 machine: installs QGIS and GDAL from Debian, then a venv that sees their bindings.
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SCENE ?=
+EVAL_SCENES ?= ../shared/data/eval
+export QT_QPA_PLATFORM := offscreen
+
+.PHONY: setup test demo eval clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PACKAGES); }
+	@test -x $(PYTHON) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+test: setup
+	$(PYTHON) -m pytest
+
+demo: setup
+	$(PYTHON) -m scripts.demo --scene "$(SCENE)" --out demo
+
+eval: setup
+	@test -d "$(EVAL_SCENES)" || { echo "No evaluation scenes at $(EVAL_SCENES) (set EVAL_SCENES=DIR)"; exit 1; }
+	@mkdir -p build; for detector in $$($(PYTHON) -c "from training.evaluate import DETECTORS; print(*sorted(DETECTORS))"); do \
+	  $(PYTHON) -m training.evaluate --scenes "$(EVAL_SCENES)" --detector $$detector --json "build/eval_$$detector.json" || exit 1; \
+	  echo; done
+
+clean:
+	rm -rf build demo dist .pytest_cache

@@ -1,0 +1,279 @@
+"""Block-wise raster reading with valid-pixel masks, and atomic GeoTIFF writing.
+
+Rasters are read in windows of whole rows and all requested bands, so memory is set by a budget and not by the
+raster size. Arrays read here are band-first: ``cube_bhw`` has shape (bands, rows, columns).
+"""
+import contextlib
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+from osgeo import gdal
+
+from .errors import InputError
+
+OUTPUT_NODATA = -9999.0
+_GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER"]
+
+
+@contextlib.contextmanager
+def gdal_errors_as_exceptions():
+    """Turn GDAL errors into exceptions here only: QGIS and other plugins expect GDAL's global default untouched."""
+    previous = gdal.GetUseExceptions()
+    gdal.UseExceptions()
+    try:
+        yield
+    finally:
+        if not previous:
+            gdal.DontUseExceptions()
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What the core needs to know about a raster before reading its pixels."""
+
+    path: str
+    width: int
+    height: int
+    band_count: int
+    numpy_dtypes: Tuple[np.dtype, ...]
+    nodata: Tuple[Optional[float], ...]
+    geotransform: Tuple[float, ...]
+    projection_wkt: str
+    band_names: Tuple[str, ...]
+    wavelengths_nm: Tuple[Optional[float], ...]
+    block_height: int
+
+
+def open_dataset(path: str) -> gdal.Dataset:
+    """Open a raster read-only, or raise InputError saying why it cannot be read."""
+    # GDAL paths such as /vsizip/... or NETCDF:"file.nc":var are not plain files; let GDAL judge those.
+    is_gdal_path = path.startswith("/vsi") or (":" in path and not os.path.isabs(path))
+    if not path or (not is_gdal_path and not os.path.exists(path)):
+        raise InputError(f"Input raster not found: {path!r}.")
+    with gdal_errors_as_exceptions():
+        try:
+            dataset = gdal.Open(path, gdal.GA_ReadOnly)
+        except RuntimeError as error:
+            raise InputError(f"Cannot read {path!r} as a raster: {error}") from error
+    if dataset is None or dataset.RasterCount == 0:
+        raise InputError(f"Cannot read {path!r} as a raster: GDAL found no raster bands in it.")
+    return dataset
+
+
+def _wavelength_nm(band: gdal.Band) -> Optional[float]:
+    """Band centre wavelength in nanometres from ENVI-style or GDAL 3.10 IMAGERY metadata, if present."""
+    for domain in ("", "ENVI", "IMAGERY"):
+        metadata = band.GetMetadata(domain) or {}
+        value = metadata.get("wavelength") or metadata.get("CENTRAL_WAVELENGTH_UM")
+        if value is None:
+            continue
+        try:
+            wavelength = float(str(value).split()[0])
+        except ValueError:
+            continue
+        units = (metadata.get("wavelength_units") or ("um" if "CENTRAL_WAVELENGTH_UM" in metadata else "")).lower()
+        if units in ("micrometers", "micrometer", "microns", "um", "µm") or (not units and wavelength < 30):
+            return wavelength * 1000.0
+        return wavelength
+    return None
+
+
+def describe_raster(path: str) -> RasterInfo:
+    """Read a raster's geometry, band types, nodata values, names and wavelengths."""
+    dataset = open_dataset(path)
+    bands = [dataset.GetRasterBand(index + 1) for index in range(dataset.RasterCount)]
+    dtypes = []
+    for band in bands:
+        code = gdal.GetDataTypeName(band.DataType)
+        if band.DataType in (gdal.GDT_CInt16, gdal.GDT_CInt32, gdal.GDT_CFloat32, gdal.GDT_CFloat64):
+            raise InputError(f"{os.path.basename(path)} has complex-valued bands ({code}); expected real values.")
+        dtypes.append(np.dtype(gdal.GetDataTypeName(band.DataType).lower().replace("byte", "uint8")))
+    return RasterInfo(
+        path=path,
+        width=dataset.RasterXSize,
+        height=dataset.RasterYSize,
+        band_count=dataset.RasterCount,
+        numpy_dtypes=tuple(dtypes),
+        nodata=tuple(band.GetNoDataValue() for band in bands),
+        geotransform=tuple(dataset.GetGeoTransform()),
+        projection_wkt=dataset.GetProjection() or "",
+        band_names=tuple(band.GetDescription() or f"Band {index + 1}" for index, band in enumerate(bands)),
+        wavelengths_nm=tuple(_wavelength_nm(band) for band in bands),
+        block_height=max(1, bands[0].GetBlockSize()[1]),
+    )
+
+
+def select_bands(info: RasterInfo, bands: Optional[Sequence[int]]) -> Tuple[int, ...]:
+    """Validate 1-based band numbers (None means all bands) and return them as a tuple."""
+    if not bands:
+        return tuple(range(1, info.band_count + 1))
+    selected = tuple(int(band) for band in bands)
+    bad = [band for band in selected if not 1 <= band <= info.band_count]
+    if bad:
+        raise InputError(f"Band numbers {bad} do not exist: the raster has bands 1 to {info.band_count}.")
+    if len(set(selected)) != len(selected):
+        raise InputError("The band selection lists a band more than once.")
+    return selected
+
+
+def row_windows(height: int, bytes_per_row: int, memory_budget_bytes: int, block_height: int = 1
+                ) -> List[Tuple[int, int]]:
+    """Split rows into (first_row, row_count) windows that fit the budget, aligned to the file's block height."""
+    rows = max(1, memory_budget_bytes // max(1, bytes_per_row))
+    if rows >= block_height:
+        rows -= rows % block_height
+    rows = min(rows, height)
+    return [(start, min(rows, height - start)) for start in range(0, height, rows)]
+
+
+def _nodata_as_float(nodata: Optional[float], dtype: np.dtype) -> Optional[float]:
+    """The band's nodata value as stored in the band's own type, then as float64 (exact for every GDAL type we
+    read); None when there is none or no pixel of that type can equal it (NaN is caught by the finiteness test)."""
+    if nodata is None or np.isnan(nodata):
+        return None
+    if dtype.kind in "iu":
+        limits = np.iinfo(dtype)
+        if nodata != int(nodata) or not limits.min <= nodata <= limits.max:
+            return None
+    return float(dtype.type(nodata))
+
+
+class BlockReader:
+    """Reads row windows of selected bands as float64 with the valid-pixel mask of the same window.
+
+    A pixel is valid when every selected band is finite and differs from that band's nodata value, and the
+    optional mask raster (first band) is non-zero and not its own nodata there.
+    """
+
+    def __init__(self, info: RasterInfo, bands: Sequence[int], mask_path: Optional[str] = None):
+        self.info = info
+        self.bands = tuple(bands)
+        self._dataset = open_dataset(info.path)
+        self._nodata = [_nodata_as_float(info.nodata[band - 1], info.numpy_dtypes[band - 1]) for band in self.bands]
+        self._mask_band = None
+        self._mask_nodata = None
+        if mask_path:
+            mask_info = describe_raster(mask_path)
+            if (mask_info.width, mask_info.height) != (info.width, info.height):
+                raise InputError(
+                    f"The mask raster is {mask_info.width} x {mask_info.height} pixels but the input is "
+                    f"{info.width} x {info.height}: they must cover the same pixel grid.")
+            self._mask_dataset = open_dataset(mask_path)
+            self._mask_band = self._mask_dataset.GetRasterBand(1)
+            self._mask_nodata = _nodata_as_float(mask_info.nodata[0], mask_info.numpy_dtypes[0])
+
+    def read(self, first_row: int, row_count: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Return (cube_bhw float64, valid_hw bool) for rows [first_row, first_row + row_count)."""
+        width = self.info.width
+        with gdal_errors_as_exceptions():
+            try:
+                # One dataset-level read of all bands: pixel-interleaved files decompress each block once.
+                cube_bhw = self._dataset.ReadAsArray(0, first_row, width, row_count, band_list=list(self.bands),
+                                                     buf_type=gdal.GDT_Float64).reshape(-1, row_count, width)
+                mask = None
+                if self._mask_band is not None:
+                    mask = self._mask_band.ReadAsArray(0, first_row, width, row_count, buf_type=gdal.GDT_Float64)
+            except RuntimeError as error:
+                raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of "
+                                 f"{os.path.basename(self.info.path)} failed: {error}") from error
+        valid_hw = np.isfinite(cube_bhw).all(axis=0)
+        for plane, nodata in enumerate(self._nodata):
+            if nodata is not None:
+                valid_hw &= cube_bhw[plane] != nodata
+        if mask is not None:
+            valid_hw &= np.isfinite(mask) & (mask != 0)
+            if self._mask_nodata is not None:
+                valid_hw &= mask != self._mask_nodata
+        # Invalid pixels hold arbitrary values (NaN, fill values); zero them so arithmetic on blocks stays finite.
+        cube_bhw[:, ~valid_hw] = 0.0
+        return cube_bhw, valid_hw
+
+
+def check_output_path(output_path: str, input_paths: Sequence[str]) -> None:
+    """Refuse outputs that would overwrite an input or land in a folder that does not exist or is read-only."""
+    if not output_path:
+        raise InputError("No output file was given.")
+    target = os.path.realpath(output_path)
+    for input_path in input_paths:
+        if input_path and target == os.path.realpath(input_path):
+            raise InputError(f"The output file {output_path!r} is also an input: choose another output file.")
+    folder = os.path.dirname(target) or "."
+    if not os.path.isdir(folder):
+        raise InputError(f"The output folder {folder!r} does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"The output folder {folder!r} is not writable.")
+
+
+class RasterWriter:
+    """Float32 GeoTIFF on the input's pixel grid, written to a hidden file and renamed into place on success.
+
+    Used as a context manager: if the block raises (an error or a cancel), the hidden file is deleted and any
+    previous file at the output path is left untouched, so a failed run never leaves a partial output.
+    """
+
+    def __init__(self, output_path: str, like: RasterInfo, band_names: Sequence[str],
+                 wavelengths_nm: Optional[Sequence[Optional[float]]] = None, nodata: float = OUTPUT_NODATA):
+        self.output_path = output_path
+        self._like = like
+        self._band_names = list(band_names)
+        self._wavelengths = list(wavelengths_nm) if wavelengths_nm else [None] * len(self._band_names)
+        self._nodata = nodata
+        folder, name = os.path.split(os.path.abspath(output_path))
+        self._partial_path = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.partial.tif")
+        self._dataset = None
+
+    def __enter__(self) -> "RasterWriter":
+        driver = gdal.GetDriverByName("GTiff")
+        with gdal_errors_as_exceptions():
+            try:
+                self._dataset = driver.Create(self._partial_path, self._like.width, self._like.height,
+                                              len(self._band_names), gdal.GDT_Float32, _GTIFF_OPTIONS)
+            except RuntimeError as error:
+                raise InputError(f"Cannot create the output file {self.output_path!r}: {error}") from error
+        self._dataset.SetGeoTransform(self._like.geotransform)
+        if self._like.projection_wkt:
+            self._dataset.SetProjection(self._like.projection_wkt)
+        for index, (name, wavelength) in enumerate(zip(self._band_names, self._wavelengths)):
+            band = self._dataset.GetRasterBand(index + 1)
+            band.SetNoDataValue(self._nodata)
+            band.SetDescription(name)
+            if wavelength is not None:
+                band.SetMetadata({"wavelength": f"{wavelength:g}", "wavelength_units": "nanometers"})
+        return self
+
+    def write(self, first_row: int, values_bhw: np.ndarray, valid_hw: np.ndarray) -> None:
+        """Write a (bands, rows, width) block; invalid pixels become nodata."""
+        block = np.where(valid_hw[None], values_bhw, self._nodata).astype(np.float32)
+        with gdal_errors_as_exceptions():
+            for index in range(block.shape[0]):
+                self._dataset.GetRasterBand(index + 1).WriteArray(block[index], 0, first_row)
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        dataset, self._dataset = self._dataset, None
+        try:
+            if dataset is not None:
+                dataset.FlushCache()
+                dataset = None
+            if exc_type is None:
+                os.replace(self._partial_path, self.output_path)
+        finally:
+            if os.path.exists(self._partial_path):
+                os.remove(self._partial_path)
+
+
+def iter_blocks(reader: BlockReader, windows: Sequence[Tuple[int, int]], progress=None
+                ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """Yield (first_row, cube_bhw, valid_hw) for each window, reporting progress and honouring cancel."""
+    total = sum(count for _, count in windows)
+    done = 0
+    for first_row, row_count in windows:
+        if progress is not None:
+            progress.check_cancelled()
+        cube_bhw, valid_hw = reader.read(first_row, row_count)
+        yield first_row, cube_bhw, valid_hw
+        done += row_count
+        if progress is not None:
+            progress.set_fraction(done / total)

@@ -1,0 +1,48 @@
+"""Run QGIS's ``qgis_process.bin`` headless with this repository's plugin enabled in a private profile.
+
+Debian's ``qgis_process`` wrapper script is broken, so the binary is called directly. The profile folder keeps the
+user's own QGIS settings untouched; ``plugins enable`` is what makes a plugin's provider visible to qgis_process.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Dict, Sequence
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLUGIN_NAME = "fers_qgis"
+QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
+
+
+def headless_environment(profile_dir: str, plugin_path: str = REPOSITORY) -> Dict[str, str]:
+    """Environment for an offscreen qgis_process using ``profile_dir`` and plugins found in ``plugin_path``."""
+    runtime_dir = os.path.join(profile_dir, "runtime")
+    os.makedirs(runtime_dir, mode=0o700, exist_ok=True)
+    environment = dict(os.environ)
+    environment.update({
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_RUNTIME_DIR": runtime_dir,
+        "QGIS_CUSTOM_CONFIG_PATH": profile_dir,
+        "QGIS_PLUGINPATH": plugin_path,
+    })
+    return environment
+
+
+def run(arguments: Sequence[str], profile_dir: str, plugin_path: str = REPOSITORY, timeout: float = 600
+        ) -> subprocess.CompletedProcess:
+    """Run ``qgis_process.bin ARGUMENTS`` and return the finished process (output captured as text)."""
+    return subprocess.run([QGIS_PROCESS, *arguments], env=headless_environment(profile_dir, plugin_path),
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def run_algorithm(algorithm: str, parameters: Dict[str, str], profile_dir: str = "",
+                  plugin_path: str = REPOSITORY) -> subprocess.CompletedProcess:
+    """Enable the plugin in a profile (a temporary one unless given) and run one of its algorithms."""
+    if not profile_dir:
+        with tempfile.TemporaryDirectory(prefix="fers-qgis-profile-") as temporary:
+            return run_algorithm(algorithm, parameters, temporary, plugin_path)
+    enabled = run(["plugins", "enable", PLUGIN_NAME], profile_dir, plugin_path)
+    if enabled.returncode != 0:
+        return enabled
+    return run(["run", algorithm, "--", *(f"{key}={value}" for key, value in parameters.items())],
+               profile_dir, plugin_path)

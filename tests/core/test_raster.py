@@ -1,0 +1,68 @@
+"""Raster windows, band selection, wavelengths and the atomic writer."""
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from fers_qgis.core.errors import InputError
+from fers_qgis.core.raster import (BlockReader, RasterWriter, describe_raster, row_windows, select_bands)
+from tests.helpers import write_raster
+
+
+def test_row_windows_cover_all_rows_within_budget_and_align_to_blocks():
+    windows = row_windows(height=1000, bytes_per_row=1000, memory_budget_bytes=70_000, block_height=16)
+    assert windows[0] == (0, 64)
+    assert sum(count for _, count in windows) == 1000
+    assert all(start == previous_start + previous_count
+               for (previous_start, previous_count), (start, _) in zip(windows, windows[1:]))
+    assert row_windows(height=5, bytes_per_row=10**9, memory_budget_bytes=1, block_height=256) == [
+        (0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]
+
+
+def test_select_bands_validates_numbers(tmp_path):
+    info = describe_raster(write_raster(tmp_path / "c.tif", np.zeros((4, 3, 3), dtype=np.float32)))
+    assert select_bands(info, None) == (1, 2, 3, 4)
+    assert select_bands(info, [4, 2]) == (4, 2)
+    with pytest.raises(InputError, match="bands 1 to 4"):
+        select_bands(info, [0, 5])
+
+
+def test_wavelengths_are_read_in_nanometres(tmp_path):
+    path = write_raster(tmp_path / "w.tif", np.zeros((3, 2, 2), dtype=np.float32))
+    dataset = gdal.Open(path, gdal.GA_Update)
+    for index, (value, units) in enumerate([("0.45", "micrometers"), ("550", "nanometers"), (None, None)]):
+        if value:
+            dataset.GetRasterBand(index + 1).SetMetadata({"wavelength": value, "wavelength_units": units})
+    dataset = None
+    info = describe_raster(path)
+    assert info.wavelengths_nm[0] == pytest.approx(450.0)
+    assert info.wavelengths_nm[1] == pytest.approx(550.0)
+    assert info.wavelengths_nm[2] is None
+
+
+@pytest.mark.parametrize("dtype, nodata", [
+    (gdal.GDT_UInt16, 65535), (gdal.GDT_Int16, -9.2e18), (gdal.GDT_Float32, -3.4028234663852886e38),
+    (gdal.GDT_Byte, 0)])
+def test_nodata_values_of_every_type_mark_invalid_pixels(tmp_path, dtype, nodata):
+    cube = np.full((2, 3, 4), 7, dtype=np.float64)
+    representable = dtype != gdal.GDT_Int16
+    if representable:
+        cube[1, 1, 2] = nodata
+    path = write_raster(tmp_path / "n.tif", cube, nodata=nodata, dtype=dtype)
+    info = describe_raster(path)
+    _, valid = BlockReader(info, (1, 2)).read(0, 3)
+    assert valid.sum() == 12 - representable
+    assert valid[1, 2] == (not representable)
+
+
+def test_writer_leaves_nothing_on_error_and_keeps_the_previous_file(tmp_path):
+    info = describe_raster(write_raster(tmp_path / "in.tif", np.zeros((2, 4, 5), dtype=np.float32)))
+    output = tmp_path / "out.tif"
+    output.write_bytes(b"previous result")
+    with pytest.raises(RuntimeError):
+        with RasterWriter(str(output), info, ["score"]) as writer:
+            writer.write(0, np.ones((1, 2, 5)), np.ones((2, 5), dtype=bool))
+            raise RuntimeError("boom")
+    assert output.read_bytes() == b"previous result"
+    assert sorted(os.listdir(tmp_path)) == ["in.tif", "out.tif"]

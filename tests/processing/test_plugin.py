@@ -1,0 +1,113 @@
+"""The plugin as QGIS loads it: classFactory, initProcessing (all qgis_process calls), initGui and unload."""
+import configparser
+import os
+from unittest import mock
+
+import processing
+import pytest
+from qgis.core import QgsApplication, QgsMapLayerType, QgsProcessingAlgorithm, QgsProject, QgsRasterLayer
+
+from qgis.gui import QgsBrowserGuiModel
+
+from fers_qgis import classFactory
+from fers_qgis.gui.layer_menu import RASTER_LAYER_ACTIONS, LayerMenu
+from tests.helpers import anomaly_scene, write_raster
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ALGORITHM = "fers:detectanomaliesrx"
+
+
+@pytest.fixture
+def stub_layer_actions(qgis_iface, monkeypatch):
+    """Record the iface calls that add and remove context-menu actions."""
+    add = mock.Mock(name="addCustomActionForLayerType")
+    remove = mock.Mock(name="removeCustomActionForLayerType")
+    monkeypatch.setattr(qgis_iface, "addCustomActionForLayerType", add, raising=False)
+    monkeypatch.setattr(qgis_iface, "removeCustomActionForLayerType", remove, raising=False)
+    return add, remove
+
+
+@pytest.fixture
+def scene_layer(tmp_path, qgis_new_project):
+    """A small hyperspectral GeoTIFF loaded into the project as the layer the user right-clicks."""
+    layer = QgsRasterLayer(write_raster(tmp_path / "scene.tif", anomaly_scene().cube_bhw), "scene")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
+def test_metadata_is_visible_from_the_plugin_folder():
+    metadata = configparser.ConfigParser()
+    assert metadata.read(os.path.join(REPOSITORY, "fers_qgis", "metadata.txt"), encoding="utf-8")
+    general = metadata["general"]
+    assert general["hasProcessingProvider"] == "yes"
+    assert general["qgisMinimumVersion"] == "3.22"
+    assert os.path.isfile(os.path.join(REPOSITORY, "fers_qgis", general["icon"]))
+
+
+def test_plugin_registers_provider_and_layer_action_and_removes_them(qgis_processing, qgis_iface,
+                                                                     stub_layer_actions):
+    add_action, remove_action = stub_layer_actions
+    registry = QgsApplication.processingRegistry()
+    assert registry.providerById("fers") is None
+
+    plugin = classFactory(qgis_iface)
+    plugin.initProcessing()
+    provider = registry.providerById("fers")
+    assert provider is not None and provider.name() == "FERS"
+    assert not provider.icon().isNull()
+    assert provider.supportedOutputRasterLayerExtensions() == ["tif"]
+    metadata = configparser.ConfigParser()
+    metadata.read(os.path.join(REPOSITORY, "metadata.txt"), encoding="utf-8")
+    assert provider.versionInfo() == metadata["general"]["version"]
+    algorithm = registry.algorithmById(ALGORITHM)
+    assert algorithm is not None
+    assert algorithm.displayName() == "Detect anomalies (RX)" and algorithm.group() == "Anomaly detection"
+    assert algorithm.flags() & QgsProcessingAlgorithm.FlagSupportsBatch
+    assert algorithm.flags() & QgsProcessingAlgorithm.FlagCanCancel
+    assert type(algorithm.createInstance()) is type(algorithm)
+
+    plugin.initGui()  # after initProcessing, as QGIS desktop does for processing plugins
+    assert [p.id() for p in registry.providers()].count("fers") == 1
+    assert add_action.call_count == len(RASTER_LAYER_ACTIONS)
+    action, menu, layer_type, all_layers = add_action.call_args.args
+    assert action.text() == "Detect anomalies..."
+    assert (menu, layer_type, all_layers) == ("", QgsMapLayerType.RasterLayer, True)
+
+    plugin.unload()
+    assert registry.providerById("fers") is None
+    assert registry.algorithmById(ALGORITHM) is None
+    remove_action.assert_called_once_with(action)
+
+
+def test_layer_action_opens_algorithm_dialog_with_clicked_layer(qgis_iface, stub_layer_actions, scene_layer,
+                                                                monkeypatch):
+    opened = []
+    monkeypatch.setattr(processing, "execAlgorithmDialog",
+                        lambda algorithm_id, parameters={}: opened.append((algorithm_id, parameters)))
+    qgis_iface.setActiveLayer(scene_layer)  # QGIS makes the right-clicked layer the active one
+    menu = LayerMenu(qgis_iface)
+    menu.add()
+    try:
+        menu.actions[0].trigger()
+    finally:
+        menu.remove()
+    assert opened == [(ALGORITHM, {"INPUT": scene_layer})]
+
+
+def test_algorithm_dialog_accepts_clicked_layer(fers_plugin, scene_layer, qgis_iface, tmp_path, monkeypatch):
+    """The parameters the layer action passes are what the real dialog needs to preselect the layer."""
+    browser_model = QgsBrowserGuiModel()  # the stub iface has none; the dialog's layer widgets ask for it
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser_model, raising=False)
+    # Another raster that the dialog would preselect on its own (first by name).
+    other = QgsRasterLayer(write_raster(tmp_path / "other.tif", anomaly_scene(seed=1).cube_bhw), "a first layer")
+    QgsProject.instance().addMapLayer(other)
+    dialog = processing.createAlgorithmDialog(ALGORITHM, {"INPUT": scene_layer})
+    try:
+        parameters = dialog.mainWidget().createProcessingParameters()
+        assert parameters["INPUT"] == scene_layer.id()
+        assert parameters["DETECTOR"] == 0
+        assert (parameters["INNER_WINDOW"], parameters["OUTER_WINDOW"]) == (3, 15)
+    finally:
+        dialog.close()
+        dialog.deleteLater()

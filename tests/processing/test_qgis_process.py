@@ -1,0 +1,73 @@
+"""The algorithm run by qgis_process, QGIS's command-line runner, with the plugin enabled in a throw-away profile.
+
+Debian's /usr/bin/qgis_process wrapper passes QGIS_OPTS='--noversioncheck' from /etc/default/qgis, which
+qgis_process rejects ("Command --noversioncheck not known!"); scripts.qgis_process calls the binary directly.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from scripts import qgis_process as runner
+from tests.helpers import TEST_EPSG, TEST_GEOTRANSFORM, anomaly_scene, read_raster, same_crs, write_raster
+
+ALGORITHM = "fers:detectanomaliesrx"
+
+pytestmark = pytest.mark.skipif(not os.access(runner.QGIS_PROCESS, os.X_OK),
+                                reason=f"{runner.QGIS_PROCESS} is not installed (it comes with the QGIS package)")
+
+
+@pytest.fixture(scope="module")
+def qgis_process(tmp_path_factory):
+    """A function running qgis_process in a fresh profile where the plugin (found on QGIS_PLUGINPATH) is enabled."""
+    profile = str(tmp_path_factory.mktemp("qgis_profile"))
+    enabled = runner.run(["plugins", "enable", runner.PLUGIN_NAME], profile)
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    return lambda *arguments: runner.run(arguments, profile, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    scene = anomaly_scene()
+    scene.path = write_raster(tmp_path_factory.mktemp("scene") / "scene.tif", scene.cube_bhw)
+    return scene
+
+
+def top_positions(scores_hw, count):
+    ranked = scores_hw.ravel().argsort()[::-1][:count]
+    return {tuple(int(i) for i in np.unravel_index(index, scores_hw.shape)) for index in ranked}
+
+
+def test_qgis_process_runs_the_algorithm(qgis_process, scene, tmp_path):
+    output = str(tmp_path / "rx.tif")
+    completed = qgis_process("--json", "run", ALGORITHM, "--", f"INPUT={scene.path}", "DETECTOR=1",
+                             f"OUTPUT={output}")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["results"]["OUTPUT"] == output
+    assert report["provider_details"]["supported_output_raster_extensions"] == ["tif"]
+
+    written = read_raster(output)
+    assert written.cube_bhw.shape == (1, 30, 40)
+    assert written.geotransform == TEST_GEOTRANSFORM
+    assert same_crs(written.projection_wkt, TEST_EPSG)
+    assert top_positions(written.cube_bhw[0], 3) == set(scene.anomalies.values())
+
+
+def test_qgis_process_accepts_a_comma_separated_band_list(qgis_process, scene, tmp_path):
+    output = str(tmp_path / "bands.tif")
+    completed = qgis_process("run", ALGORITHM, "--", f"INPUT={scene.path}", "BANDS=1,2,3,4", f"OUTPUT={output}")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "using 4 bands" in completed.stdout
+    anomalies = scene.anomalies
+    assert top_positions(read_raster(output).cube_bhw[0], 2) == {anomalies["all_bands"], anomalies["bands_1_4"]}
+
+
+def test_qgis_process_reports_bad_parameters(qgis_process, scene, tmp_path):
+    output = tmp_path / "rx.tif"
+    completed = qgis_process("run", ALGORITHM, "--", f"INPUT={scene.path}", "DETECTOR=1", "INNER_WINDOW=4",
+                             f"OUTPUT={output}")
+    assert completed.returncode != 0
+    assert "Window sizes must be odd" in completed.stdout + completed.stderr
+    assert not output.exists()

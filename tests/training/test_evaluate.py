@@ -1,0 +1,24 @@
+"""The evaluation CLI on synthetic labelled scenes (real scenes are covered by tests/core/test_rx.py)."""
+import json
+
+import pytest
+
+from training import evaluate
+from training.synthetic import make_scene, write_scene
+
+
+def test_cli_prints_table_and_writes_json(tmp_path, capsys):
+    for seed, name in enumerate(["alpha", "beta"]):
+        write_scene(make_scene(rows=40, columns=50, bands=20, anomalies=4, seed=seed),
+                    str(tmp_path / f"{name}.tif"), str(tmp_path / f"{name}_gt.tif"))
+    (tmp_path / "unlabelled.tif").write_bytes(b"")  # no _gt partner: not a scene
+    report = tmp_path / "rx.json"
+    assert evaluate.main(["--scenes", str(tmp_path), "--detector", "rx", "--json", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "alpha" in printed and "beta" in printed and "mean" in printed
+    result = json.loads(report.read_text())
+    assert result["detector"] == "rx"
+    assert [scene["name"] for scene in result["scenes"]] == ["alpha", "beta"]
+    for scene in result["scenes"]:
+        assert 0.5 < scene["auc"] <= 1.0 and scene["seconds"] > 0
+    assert result["mean_auc"] == pytest.approx(sum(s["auc"] for s in result["scenes"]) / 2)
