@@ -1,4 +1,4 @@
-# fers-qgis: make setup | test | demo | eval
+# fers-qgis: make setup | test | demo | eval | bench
 # Works on a fresh Debian 12 machine: installs QGIS and GDAL from Debian, then a venv that sees their bindings.
 SHELL := /bin/bash
 VENV := .venv
@@ -10,7 +10,7 @@ SCENE ?=
 EVAL_SCENES ?= ../shared/data/eval
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: setup test demo eval clean
+.PHONY: setup test demo eval bench clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,9 @@ eval: setup
 	@mkdir -p build; for detector in $$($(PYTHON) -c "from training.evaluate import DETECTORS; print(*sorted(DETECTORS))"); do \
 	  $(PYTHON) -m training.evaluate --scenes "$(EVAL_SCENES)" --detector $$detector --json "build/eval_$$detector.json" || exit 1; \
 	  echo; done
+
+bench: setup
+	$(PYTHON) -m benchmarks.bench
 
 clean:
 	rm -rf build demo dist .pytest_cache
