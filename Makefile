@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
-APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal
+APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv python3-pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SCENE ?=
 EVAL_SCENES ?= ../shared/data/eval

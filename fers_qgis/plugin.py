@@ -1,8 +1,18 @@
-"""The QGIS plugin object: registers the Processing provider and the raster layer actions."""
+"""The QGIS plugin object: registers the Processing provider, the raster layer actions and the Plugins menu."""
 from qgis.core import QgsApplication
+from qgis.PyQt.QtWidgets import QAction
 
+from . import dependencies
+from .about import plugin_icon
 from .gui.layer_menu import LayerMenu
 from .processing.provider import FersProvider
+
+PLUGINS_MENU = "&FERS"
+
+
+def private_site_dir() -> str:
+    """The plugin-private package folder of the active QGIS profile."""
+    return dependencies.private_site_dir(QgsApplication.qgisSettingsDirPath())
 
 
 class FersPlugin:
@@ -12,6 +22,9 @@ class FersPlugin:
         self.iface = iface
         self.provider = None
         self.layer_menu = None
+        self.install_action = None
+        # Before any algorithm runs: packages installed by "Install FERS dependencies" become importable.
+        dependencies.add_to_path(private_site_dir())
 
     def initProcessing(self):  # noqa: N802 (name fixed by QGIS)
         """Register the FERS provider with Processing (once)."""
@@ -20,13 +33,28 @@ class FersPlugin:
             QgsApplication.processingRegistry().addProvider(self.provider)
 
     def initGui(self):  # noqa: N802 (name fixed by QGIS)
-        """Register the provider and add the right-click entries for raster layers."""
+        """Register the provider and add the right-click entries and the Plugins menu entry."""
         self.initProcessing()
         self.layer_menu = LayerMenu(self.iface)
         self.layer_menu.add()
+        self.install_action = QAction(plugin_icon(), "Install FERS dependencies", self.iface.mainWindow())
+        self.install_action.triggered.connect(self.install_dependencies)
+        self.iface.addPluginToMenu(PLUGINS_MENU, self.install_action)
+
+    def install_dependencies(self):
+        """Open the dialog that installs onnxruntime with pip into the plugin-private folder."""
+        from .gui.dependencies_dialog import DependenciesDialog
+
+        dialog = DependenciesDialog(private_site_dir(), self.iface.mainWindow())
+        dialog.start()
+        dialog.exec_()
 
     def unload(self):
         """Remove everything initGui/initProcessing added."""
+        if self.install_action is not None:
+            self.iface.removePluginMenu(PLUGINS_MENU, self.install_action)
+            self.install_action.deleteLater()
+            self.install_action = None
         if self.layer_menu is not None:
             self.layer_menu.remove()
             self.layer_menu = None
