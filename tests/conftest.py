@@ -16,3 +16,11 @@ def fers_plugin(qgis_processing, qgis_iface):
     plugin.initProcessing()
     yield plugin
     plugin.unload()
+
+
+@pytest.fixture
+def output_dir(tmp_path):
+    """An empty folder for the output alone, so a test can see that a failed run left nothing behind."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder

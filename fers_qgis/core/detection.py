@@ -38,15 +38,21 @@ class DetectionSummary:
     seconds: float
 
 
+def check_windows(inner: int, outer: int) -> None:
+    """Local RX windows must be odd (centred on their pixel) and nested (the background is the ring between)."""
+    if inner < 1 or outer < 3 or inner % 2 == 0 or outer % 2 == 0:
+        raise InputError(f"Window sizes must be odd so that each window is centred on its pixel (inner >= 1, "
+                         f"outer >= 3); got inner {inner} and outer {outer}.")
+    if outer <= inner:
+        raise InputError(f"The outer window ({outer}) must be larger than the inner window ({inner}): the "
+                         f"background is the ring between them.")
+
+
 def _check_options(options: RxOptions) -> None:
     if options.detector not in DETECTORS:
         raise InputError(f"Unknown detector {options.detector!r}; choose one of {', '.join(DETECTORS)}.")
     if options.detector == "local":
-        inner, outer = options.inner_window, options.outer_window
-        if inner < 1 or outer < 3 or inner % 2 == 0 or outer % 2 == 0:
-            raise InputError(f"Window sizes must be odd (inner >= 1, outer >= 3); got inner {inner}, outer {outer}.")
-        if outer <= inner:
-            raise InputError(f"The outer window ({outer}) must be larger than the inner window ({inner}).")
+        check_windows(options.inner_window, options.outer_window)
     if options.memory_budget_mb < 16:
         raise InputError("The memory budget must be at least 16 MB.")
 
@@ -104,13 +110,14 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     with RasterWriter(output_path, info, [name]) as writer:
         scoring = Stage(progress, 0.3, 1.0)
         if options.detector == "global":
-            _write_global_scores(reader, statistics, whitening, writer, budget, scoring)
+            write_global_scores(reader, statistics, whitening, writer, budget, scoring)
         else:
-            _write_local_scores(reader, statistics, whitening, options, writer, budget, scoring)
+            write_local_scores(reader, statistics, whitening, options, writer, budget, scoring)
     return DetectionSummary(output_path, statistics.count, len(bands), time.perf_counter() - started)
 
 
-def _write_global_scores(reader, statistics, whitening, writer, budget, progress) -> None:
+def write_global_scores(reader, statistics, whitening, writer, budget, progress) -> None:
+    """Second pass of global RX: score every block of ``reader`` against the background and write it."""
     info = reader.info
     windows = row_windows(info.height, info.width * len(reader.bands) * 8 * 3, budget, info.block_height)
     for first_row, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
@@ -119,8 +126,8 @@ def _write_global_scores(reader, statistics, whitening, writer, budget, progress
         writer.write(first_row, scores[None], valid_hw)
 
 
-def _write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
-    """Local RX in the globally whitened space: exact for full-rank data (RX is affine-invariant) and well
+def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
+    """Second pass of local RX, in the globally whitened space: exact for full-rank data (RX is affine-invariant) and well
     conditioned for constant or collinear bands, which the whitening drops."""
     info = reader.info
     rank = whitening.shape[1]

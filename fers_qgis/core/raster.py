@@ -165,17 +165,21 @@ class BlockReader:
             self._mask_band = self._mask_dataset.GetRasterBand(1)
             self._mask_nodata = _nodata_as_float(mask_info.nodata[0], mask_info.numpy_dtypes[0])
 
-    def read(self, first_row: int, row_count: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Return (cube_bhw float64, valid_hw bool) for rows [first_row, first_row + row_count)."""
-        width = self.info.width
+    def read(self, first_row: int, row_count: int, first_column: int = 0, column_count: Optional[int] = None
+             ) -> Tuple[np.ndarray, np.ndarray]:
+        """Return (cube_bhw float64, valid_hw bool) for rows [first_row, first_row + row_count) and columns
+        [first_column, first_column + column_count) (default: every column)."""
+        width = self.info.width - first_column if column_count is None else column_count
         with gdal_errors_as_exceptions():
             try:
                 # One dataset-level read of all bands: pixel-interleaved files decompress each block once.
-                cube_bhw = self._dataset.ReadAsArray(0, first_row, width, row_count, band_list=list(self.bands),
+                cube_bhw = self._dataset.ReadAsArray(first_column, first_row, width, row_count,
+                                                     band_list=list(self.bands),
                                                      buf_type=gdal.GDT_Float64).reshape(-1, row_count, width)
                 mask = None
                 if self._mask_band is not None:
-                    mask = self._mask_band.ReadAsArray(0, first_row, width, row_count, buf_type=gdal.GDT_Float64)
+                    mask = self._mask_band.ReadAsArray(first_column, first_row, width, row_count,
+                                                       buf_type=gdal.GDT_Float64)
             except RuntimeError as error:
                 raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of "
                                  f"{os.path.basename(self.info.path)} failed: {error}") from error
@@ -190,6 +194,12 @@ class BlockReader:
         # Invalid pixels hold arbitrary values (NaN, fill values); zero them so arithmetic on blocks stays finite.
         cube_bhw[:, ~valid_hw] = 0.0
         return cube_bhw, valid_hw
+
+    def close(self) -> None:
+        """Release the files now (a temporary file can then be deleted, also on Windows)."""
+        self._dataset = None
+        self._mask_band = None
+        self._mask_dataset = None
 
 
 def check_output_path(output_path: str, input_paths: Sequence[str]) -> None:
@@ -244,12 +254,12 @@ class RasterWriter:
                 band.SetMetadata({"wavelength": f"{wavelength:g}", "wavelength_units": "nanometers"})
         return self
 
-    def write(self, first_row: int, values_bhw: np.ndarray, valid_hw: np.ndarray) -> None:
-        """Write a (bands, rows, width) block; invalid pixels become nodata."""
+    def write(self, first_row: int, values_bhw: np.ndarray, valid_hw: np.ndarray, first_column: int = 0) -> None:
+        """Write a (bands, rows, columns) block at (first_row, first_column); invalid pixels become nodata."""
         block = np.where(valid_hw[None], values_bhw, self._nodata).astype(np.float32)
         with gdal_errors_as_exceptions():
-            for index in range(block.shape[0]):
-                self._dataset.GetRasterBand(index + 1).WriteArray(block[index], 0, first_row)
+            # One dataset-level write of all bands: each (pixel-interleaved) file block is encoded once per call.
+            self._dataset.WriteArray(block, first_column, first_row)
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         dataset, self._dataset = self._dataset, None

@@ -21,6 +21,8 @@ class LayerAction:
 # A new algorithm gets its right-click entry by adding one line here.
 RASTER_LAYER_ACTIONS = (
     LayerAction("Detect anomalies...", "fers:detectanomaliesrx"),
+    LayerAction("Detect anomalies (FERS)...", "fers:detectanomaliesfers"),
+    LayerAction("Enhance features (FERS)...", "fers:enhancefeatures"),
 )
 
 # Empty: the entries sit directly in the layer's context menu; a name would group them in a submenu.

@@ -43,14 +43,6 @@ def scene(tmp_path_factory):
     return scene
 
 
-@pytest.fixture
-def output_dir(tmp_path):
-    """An empty folder for the output alone, so a test can see that a failed run left nothing behind."""
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
-
-
 def highest(scores_hw, count):
     """The (row, column) positions of the `count` highest scores, nodata excluded."""
     ranked = np.where(scores_hw == OUTPUT_NODATA, -np.inf, scores_hw).ravel().argsort()[::-1][:count]

@@ -70,14 +70,15 @@ def test_plugin_registers_provider_and_layer_action_and_removes_them(qgis_proces
     plugin.initGui()  # after initProcessing, as QGIS desktop does for processing plugins
     assert [p.id() for p in registry.providers()].count("fers") == 1
     assert add_action.call_count == len(RASTER_LAYER_ACTIONS)
-    action, menu, layer_type, all_layers = add_action.call_args.args
-    assert action.text() == "Detect anomalies..."
-    assert (menu, layer_type, all_layers) == ("", QgsMapLayerType.RasterLayer, True)
+    added = [call.args for call in add_action.call_args_list]
+    assert [action.text() for action, *_ in added] == [
+        "Detect anomalies...", "Detect anomalies (FERS)...", "Enhance features (FERS)..."]
+    assert all(tuple(rest) == ("", QgsMapLayerType.RasterLayer, True) for _, *rest in added)
 
     plugin.unload()
     assert registry.providerById("fers") is None
     assert registry.algorithmById(ALGORITHM) is None
-    remove_action.assert_called_once_with(action)
+    assert [call.args[0] for call in remove_action.call_args_list] == [action for action, *_ in added]
 
 
 def test_layer_action_opens_algorithm_dialog_with_clicked_layer(qgis_iface, stub_layer_actions, scene_layer,

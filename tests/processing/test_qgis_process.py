@@ -71,3 +71,19 @@ def test_qgis_process_reports_bad_parameters(qgis_process, scene, tmp_path):
     assert completed.returncode != 0
     assert "Window sizes must be odd" in completed.stdout + completed.stderr
     assert not output.exists()
+
+
+def test_qgis_process_runs_fers_or_says_how_to_install_onnxruntime(qgis_process, scene, tmp_path):
+    """qgis_process uses QGIS's own Python, which may lack onnxruntime: then the run must say how to get it."""
+    pytest.importorskip("torch", reason="the test model is exported with torch")
+    from tests.fers_models import ExportedModelSet
+
+    models = ExportedModelSet(tmp_path, bands=6)
+    output = tmp_path / "fers.tif"
+    completed = qgis_process("run", "fers:detectanomaliesfers", "--", f"INPUT={scene.path}",
+                             f"MODEL_FILE={models.spectral_path}", f"OUTPUT={output}")
+    if completed.returncode == 0:
+        assert read_raster(output).cube_bhw.shape == (1, 30, 40)
+    else:
+        assert "Install FERS dependencies" in completed.stdout + completed.stderr
+        assert not output.exists()

@@ -1,4 +1,6 @@
 """The FERS Processing algorithms, one per module; the provider registers every class in ALGORITHMS."""
+from .detect_fers import DetectAnomaliesFers
 from .detect_rx import DetectAnomaliesRx
+from .enhance_features import EnhanceFeaturesFers
 
-ALGORITHMS = (DetectAnomaliesRx,)
+ALGORITHMS = (DetectAnomaliesRx, DetectAnomaliesFers, EnhanceFeaturesFers)

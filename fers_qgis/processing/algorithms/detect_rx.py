@@ -1,8 +1,5 @@
 """Detect anomalies (RX): the Processing face of `fers_qgis.core.detection.detect_rx`."""
-import os
-
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBand,
     QgsProcessingParameterEnum,
@@ -10,12 +7,12 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ...core.detection import DETECTORS, RxOptions, detect_rx
 from ...core.errors import FersError
 from ..feedback import FeedbackProgress
 from ..layers import raster_file
+from .base import FersAlgorithm
 
 # Enum labels in the order of the core's DETECTORS: the enum index selects the core's detector name.
 DETECTOR_LABELS = {
@@ -24,8 +21,13 @@ DETECTOR_LABELS = {
 }
 
 
-class DetectAnomaliesRx(QgsProcessingAlgorithm):
+class DetectAnomaliesRx(FersAlgorithm):
     """Scores each pixel with the RX detector and writes a single-band anomaly-score GeoTIFF."""
+
+    ALGORITHM_ID = "detectanomaliesrx"
+    DISPLAY_NAME = "Detect anomalies (RX)"
+    TAGS = "rx,reed-xiaoli,mahalanobis,anomaly,outlier,target,hyperspectral,spectral"
+    SHORT_DESCRIPTION = "Scores each pixel by the Mahalanobis distance of its spectrum to the background (RX)."
 
     INPUT = "INPUT"
     BANDS = "BANDS"
@@ -34,30 +36,6 @@ class DetectAnomaliesRx(QgsProcessingAlgorithm):
     OUTER_WINDOW = "OUTER_WINDOW"
     MASK = "MASK"
     OUTPUT = "OUTPUT"
-
-    def tr(self, text):
-        return QCoreApplication.translate("DetectAnomaliesRx", text)
-
-    def createInstance(self):  # noqa: N802 (QGIS API)
-        return DetectAnomaliesRx()
-
-    def name(self):
-        return "detectanomaliesrx"
-
-    def displayName(self):  # noqa: N802 (QGIS API)
-        return self.tr("Detect anomalies (RX)")
-
-    def group(self):
-        return self.tr("Anomaly detection")
-
-    def groupId(self):  # noqa: N802 (QGIS API)
-        return "anomalydetection"
-
-    def tags(self):
-        return self.tr("rx,reed-xiaoli,mahalanobis,anomaly,outlier,target,hyperspectral,spectral").split(",")
-
-    def shortDescription(self):  # noqa: N802 (QGIS API)
-        return self.tr("Scores each pixel by the Mahalanobis distance of its spectrum to the background (RX).")
 
     def shortHelpString(self):  # noqa: N802 (QGIS API)
         return self.tr(
@@ -95,45 +73,22 @@ class DetectAnomaliesRx(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("RX anomaly scores")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
-        problem = self._unreadable_raster(parameters, context)
+        problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
             return False, problem
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        problem = self._window_problem(parameters, context) or self._output_problem(parameters, context)
+        problem = self._window_problem(parameters, context) or self.geotiff_problem(parameters, context,
+                                                                                    (self.OUTPUT,))
         return (False, problem) if problem else (True, "")
 
-    def _unreadable_raster(self, parameters, context):
-        """QGIS reports an existing but unreadable raster file as "not found"; say what is wrong instead."""
-        for name in (self.INPUT, self.MASK):
-            value = parameters.get(name)
-            if isinstance(value, str) and os.path.isfile(value) and \
-                    self.parameterAsRasterLayer(parameters, name, context) is None:
-                return self.tr("{}: {} cannot be read as a raster (not an image format GDAL knows, or a damaged "
-                               "file).").format(self.parameterDefinition(name).description(), value)
-        return ""
-
     def _window_problem(self, parameters, context):
-        """The local detector's windows must be odd and nested, as the core requires (the global one has none)."""
+        """Only the local detector has windows."""
         if DETECTORS[self.parameterAsEnum(parameters, self.DETECTOR, context)] != "local":
             return ""
-        inner = self.parameterAsInt(parameters, self.INNER_WINDOW, context)
-        outer = self.parameterAsInt(parameters, self.OUTER_WINDOW, context)
-        if inner % 2 == 0 or outer % 2 == 0:
-            return self.tr("Window sizes must be odd so that each window is centred on its pixel; got inner {} "
-                           "and outer {}.").format(inner, outer)
-        if outer <= inner:
-            return self.tr("The outer window ({}) must be larger than the inner window ({}): the background is "
-                           "the ring between them.").format(outer, inner)
-        return ""
-
-    def _output_problem(self, parameters, context):
-        """The core writes GeoTIFF only; another extension would give a GeoTIFF a misleading name."""
-        output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        if output_path and os.path.splitext(output_path)[1].lower() not in (".tif", ".tiff"):
-            return self.tr("The output is written as GeoTIFF: give it a .tif name (got {}).").format(output_path)
-        return ""
+        return self.window_problem(self.parameterAsInt(parameters, self.INNER_WINDOW, context),
+                                   self.parameterAsInt(parameters, self.OUTER_WINDOW, context))
 
     def _band_numbers(self, parameters, context):
         """The selected band numbers; also accepts the comma list `BANDS=1,2,3` that qgis_process users type."""

@@ -1,0 +1,598 @@
+"""The FERS jobs: background-feature enhancement with the two ONNX branches, then RX, in bounded memory.
+
+Passes over the raster:
+1. scene statistics of the model bands over valid pixels (min/max for the normalisation, mean for filling holes);
+2. for each output block: the normalised model bands ``x``, ``spe_f`` (spectral branch, on the block plus its
+   halo of real neighbours) and ``spa_f`` (spatial branch, on the fixed tiles of a global overlapping grid that
+   touch the block, blended with a smooth window; each tile reads its own input and is cached for the
+   neighbouring blocks); the cubes a detector needs are written to uncompressed temporary GeoTIFFs while their
+   RX background statistics accumulate;
+3. RX scoring of the temporary cubes (global or local), then combination (product rule) and 0-1 scaling.
+
+Blocks are 2-D (rows x columns), so peak memory is set by ``memory_budget_mb`` and the tile size, not by the
+raster's size (GDAL's own block cache comes on top, bounded by GDAL_CACHEMAX). The scoring passes reuse the RX
+job's row windows. Temporary files live in a hidden folder next to the output and are deleted at the end, also on
+error or cancel; the output itself is written through RasterWriter, so a failed run leaves nothing behind.
+"""
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections import OrderedDict
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+from osgeo import gdal
+
+from . import rx
+from .detection import (DetectionSummary, check_statistics, check_windows, write_global_scores,
+                        write_local_scores)
+from .errors import InputError
+from .onnx_runtime import FersModelSet, load_model_set
+from .progress import Progress, Stage
+from .raster import (BlockReader, RasterInfo, RasterWriter, check_output_path, describe_raster,
+                     gdal_errors_as_exceptions, iter_blocks, row_windows)
+from .spectral import MinMaxNormaliser, band_matrix, to_model_bands
+
+# The published detectors and their comparisons: which cube RX runs on, and how.
+DETECTORS = ("fers", "fers-spectral", "fers-spatial", "rx", "fers-local")
+# An estimate of what the ONNX branches hold in flight per pixel (the released spectral branch carries about a
+# thousand float32 channels per pixel); it sizes blocks, it is not a hard limit.
+MODEL_WORKING_BYTES_PER_PIXEL = 4096
+# Smallest block side: smaller blocks would spend most of their time on halo and overlapping tiles.
+MIN_BLOCK_SIDE = 16
+SUM, SPATIAL, SPECTRAL, PLAIN = "x+spa_f+spe_f", "x+spa_f", "x+spe_f", "x"
+
+
+@dataclass(frozen=True)
+class FersOptions:
+    """Settings of a FERS detection run.
+
+    ``fusion`` None uses the model's own rule ("sum": RX of x + spa_f + spe_f; "product": the product of the
+    min-max scaled RX maps of x + spa_f and x + spe_f); it applies to the "fers" detector.
+    """
+
+    detector: str = "fers"
+    fusion: Optional[str] = None
+    inner_window: int = 3
+    outer_window: int = 15
+    scale_scores: bool = False
+    memory_budget_mb: float = 512
+    use_gpu: bool = False
+
+
+def _check_options(options: FersOptions) -> None:
+    if options.detector not in DETECTORS:
+        raise InputError(f"Unknown detector {options.detector!r}; choose one of {', '.join(DETECTORS)}.")
+    if options.fusion not in (None, "sum", "product"):
+        raise InputError(f"Unknown fusion rule {options.fusion!r}; choose 'sum' or 'product'.")
+    if options.detector == "fers-local":
+        check_windows(options.inner_window, options.outer_window)
+    if not options.memory_budget_mb > 0:
+        raise InputError("The memory budget must be a positive number of megabytes.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scene: band selection and normalisation (pass 1)
+
+
+@dataclass
+class _Scene:
+    """A raster seen through a model: which source bands it reads and how they become normalised model bands."""
+
+    info: RasterInfo
+    reader: BlockReader
+    matrix: np.ndarray                                   # (B, source bands read)
+    band_names: Tuple[str, ...]                          # of the model bands
+    wavelengths_nm: Tuple[Optional[float], ...]
+    normaliser: Optional[MinMaxNormaliser] = None        # set by the statistics pass
+    fill_b: Optional[np.ndarray] = None                  # normalised scene-mean spectrum, for invalid pixels
+    valid_pixels: int = 0
+
+    def model_input(self, first_row: int, rows: int, first_column: int, columns: int
+                    ) -> Tuple[np.ndarray, np.ndarray]:
+        """(x_bhw float32, valid_hw) for a window: normalised model bands, invalid pixels holding the fill."""
+        cube_bhw, valid_hw = self.reader.read(first_row, rows, first_column, columns)
+        x_bhw = self.normaliser.apply(to_model_bands(cube_bhw, self.matrix))
+        x_bhw[:, ~valid_hw] = self.fill_b[:, None]
+        return x_bhw.astype(np.float32), valid_hw
+
+
+def _model_band_labels(info: RasterInfo, matrix: np.ndarray, used: np.ndarray, band_mode: str
+                       ) -> Tuple[Tuple[str, ...], Tuple[Optional[float], ...]]:
+    """Names and wavelengths of the model bands: the source's for 'first', interpolated ones for 'resample'."""
+    if band_mode == "first":
+        return (tuple(info.band_names[band] for band in used),
+                tuple(info.wavelengths_nm[band] for band in used))
+    source_wavelengths = [info.wavelengths_nm[band] for band in used]
+    wavelengths: Tuple[Optional[float], ...] = (None,) * matrix.shape[0]
+    if all(w is not None for w in source_wavelengths) and np.all(np.diff(source_wavelengths) > 0):
+        wavelengths = tuple(float(w) for w in matrix @ np.asarray(source_wavelengths, dtype=np.float64))
+    names = tuple(f"Model band {index + 1}" + (f" ({w:.1f} nm)" if w is not None else "")
+                  for index, w in enumerate(wavelengths))
+    return names, wavelengths
+
+
+def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str]) -> _Scene:
+    """Checks that need no pixels: band compatibility (naming alternatives) and the raster's size."""
+    info = describe_raster(input_path)
+    metadata = model.metadata
+    full_matrix = band_matrix(info.band_count, metadata.bands, metadata.band_mode, info.wavelengths_nm)
+    used = np.flatnonzero(np.any(full_matrix != 0, axis=0))
+    # Exported spectral branches accept tiles of at least 2 halo + 1 pixels a side (their reflect padding).
+    smallest = max(2 * metadata.halo + 1, 2)
+    if info.height < smallest or info.width < smallest:
+        raise InputError(f"{os.path.basename(input_path)} is {info.width} x {info.height} pixels; this model needs "
+                         f"at least {smallest} x {smallest}.")
+    reader = BlockReader(info, tuple(int(band) + 1 for band in used), mask_path)
+    names, wavelengths = _model_band_labels(info, full_matrix[:, used], used, metadata.band_mode)
+    return _Scene(info, reader, full_matrix[:, used], names, wavelengths)
+
+
+def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progress) -> None:
+    """Pass 1: min, max and mean of the model bands over every valid pixel; sets the scene's normalisation."""
+    info, reader, matrix = scene.info, scene.reader, scene.matrix
+    bands = matrix.shape[0]
+    bytes_per_row = info.width * (len(reader.bands) + 2 * bands) * 8
+    windows = row_windows(info.height, bytes_per_row, budget, info.block_height)
+    minimum, maximum = np.inf, -np.inf
+    sums_b = np.zeros(bands)
+    count = 0
+    for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
+        if not valid_hw.any():
+            continue
+        values_bn = to_model_bands(cube_bhw, matrix)[:, valid_hw]
+        minimum = min(minimum, float(values_bn.min()))
+        maximum = max(maximum, float(values_bn.max()))
+        sums_b += values_bn.sum(axis=1)
+        count += values_bn.shape[1]
+    if count == 0:
+        raise InputError(f"{info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
+    scene.normaliser = MinMaxNormaliser(minimum, maximum, model.metadata.normalisation_scale)
+    scene.fill_b = scene.normaliser.apply(sums_b / count)
+    scene.valid_pixels = count
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Feature blocks (pass 2)
+
+
+def tile_starts(extent: int, tile: int) -> List[int]:
+    """First index of each spatial tile along one axis: stride tile/2, the last tile flush with the far edge.
+
+    An axis shorter than the tile has one tile at 0, reflect-padded up to the tile size."""
+    if extent <= tile:
+        return [0]
+    stride = max(1, tile // 2)
+    return list(range(0, extent - tile, stride)) + [extent - tile]
+
+
+def blend_window(tile: int) -> np.ndarray:
+    """1-D blending weights of a tile: a raised sine, largest in the middle, small but positive at the edges
+    (so image borders, which only one tile covers, keep their values after normalisation by the weight sum)."""
+    return np.sin(np.pi * (np.arange(tile) + 0.5) / tile) ** 2
+
+
+def reflect_padding(extent: int, tile: int) -> Tuple[int, int]:
+    """(before, after) padding that brings an axis shorter than the tile up to the tile size, centred."""
+    missing = max(tile - extent, 0)
+    return missing // 2, missing - missing // 2
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """Output blocks of block_h x block_w pixels in row-major order; iterated lazily, so a huge raster costs no
+    memory for its list of blocks. Each yields (row0, row1, col0, col1)."""
+
+    height: int
+    width: int
+    block_h: int
+    block_w: int
+
+    def __len__(self) -> int:
+        return -(-self.height // self.block_h) * -(-self.width // self.block_w)
+
+    def __iter__(self) -> Iterator[Tuple[int, int, int, int]]:
+        for r0 in range(0, self.height, self.block_h):
+            for c0 in range(0, self.width, self.block_w):
+                yield r0, min(r0 + self.block_h, self.height), c0, min(c0 + self.block_w, self.width)
+
+
+def plan_blocks(height: int, width: int, bytes_per_pixel: int, budget: int, context: int) -> BlockPlan:
+    """Blocks whose region (the block plus ``context`` pixels each side, clipped to the image) fits the budget.
+
+    Whole-width strips when they fit (no column context needed), else whole-height columns (short, wide
+    rasters), else squares; never smaller than MIN_BLOCK_SIDE, so the peak is bounded by the budget or by
+    (MIN_BLOCK_SIDE + 2 context)^2 pixels, whichever is larger, and never by the raster's size.
+    """
+    pixels = max(1, budget // bytes_per_pixel)
+    rows = pixels // width - 2 * context
+    if rows >= min(height, MIN_BLOCK_SIDE):
+        return BlockPlan(height, width, max(1, min(rows, height)), width)
+    columns = pixels // height - 2 * context
+    if columns >= min(width, MIN_BLOCK_SIDE):
+        return BlockPlan(height, width, height, max(1, min(columns, width)))
+    side = max(MIN_BLOCK_SIDE, math.isqrt(pixels) - 2 * context)
+    return BlockPlan(height, width, min(side, height), min(side, width))
+
+
+def _grown(start: int, stop: int, extent: int, smallest: int) -> Tuple[int, int]:
+    """[start, stop) clipped to [0, extent), then grown inside the image to at least ``smallest`` (more real
+    neighbours never change a local operator's result)."""
+    start, stop = max(0, start), min(extent, stop)
+    missing = min(smallest, extent) - (stop - start)
+    if missing > 0:
+        start = max(0, start - missing)
+        stop = min(extent, start + max(smallest, stop - start))
+    return start, stop
+
+
+class _FeatureBlocks:
+    """Computes x, spe_f and spa_f for output blocks of a scene."""
+
+    def __init__(self, scene: _Scene, model: FersModelSet, need_spectral: bool, need_spatial: bool, budget: int):
+        self.scene = scene
+        self.model = model
+        self.need_spectral = need_spectral
+        self.need_spatial = need_spatial
+        bands = model.bands
+        # Spectral tiles take up to 2 halo of context so that a thin block at the image edge can still be grown
+        # to the smallest tile the exported branch accepts (see _spectral). Spatial tiles read their own input.
+        self.context = 2 * model.halo if need_spectral else 0
+        bytes_per_pixel = len(scene.reader.bands) * 8 + bands * 4 * 8 + (
+            MODEL_WORKING_BYTES_PER_PIXEL if need_spectral or need_spatial else 0)
+        self.blocks = plan_blocks(scene.info.height, scene.info.width, bytes_per_pixel, budget, self.context)
+        tile = model.tile_size
+        self.tiles_per_run = max(1, budget // 4 // (tile * tile * (bands * 8 + MODEL_WORKING_BYTES_PER_PIXEL)))
+        self._tile_cache: "OrderedDict[Tuple[int, int], np.ndarray]" = OrderedDict()
+        self._cache_capacity = budget // 4 // (tile * tile * bands * 4) if need_spatial else 0
+
+    def compute(self, block: Tuple[int, int, int, int]) -> Tuple[np.ndarray, Optional[np.ndarray],
+                                                                 Optional[np.ndarray], np.ndarray]:
+        """(x_bhw, spe_f_bhw or None, spa_f_bhw or None, valid_hw) of one output block."""
+        info = self.scene.info
+        r0, r1, c0, c1 = block
+        region = (max(0, r0 - self.context), min(info.height, r1 + self.context),
+                  max(0, c0 - self.context), min(info.width, c1 + self.context))
+        x_region, valid_region = self.scene.model_input(region[0], region[1] - region[0],
+                                                        region[2], region[3] - region[2])
+        inside = (slice(r0 - region[0], r1 - region[0]), slice(c0 - region[2], c1 - region[2]))
+        spectral = self._spectral(x_region, region, block) if self.need_spectral else None
+        spatial = self._spatial(block) if self.need_spatial else None
+        return x_region[(slice(None),) + inside], spectral, spatial, valid_region[inside]
+
+    def _spectral(self, x_region, region, block) -> np.ndarray:
+        """spe_f of the block: the branch runs on the block plus up to ``halo`` real neighbours on each side
+        (none at the image border, where the model's own reflect padding matches the untiled run)."""
+        info, halo = self.scene.info, self.model.halo
+        r0, r1, c0, c1 = block
+        top, bottom = _grown(r0 - halo, r1 + halo, info.height, 2 * halo + 1)
+        left, right = _grown(c0 - halo, c1 + halo, info.width, 2 * halo + 1)
+        features = self.model.spectral_features(
+            x_region[:, top - region[0]:bottom - region[0], left - region[2]:right - region[2]])
+        return features[:, r0 - top:r1 - top, c0 - left:c1 - left]
+
+    def _spatial(self, block) -> np.ndarray:
+        """spa_f of the block: weighted mean of the overlapping fixed-size tiles of the global grid covering it.
+
+        A tile overlaps several blocks; its features are kept in a small cache (a quarter of the budget) so that
+        neighbouring blocks reuse them instead of running the branch again."""
+        info, tile = self.scene.info, self.model.tile_size
+        r0, r1, c0, c1 = block
+        tile_h, tile_w = min(tile, info.height), min(tile, info.width)
+        pad_rows, pad_cols = reflect_padding(info.height, tile), reflect_padding(info.width, tile)
+        window = blend_window(tile)
+        row_weights = window[pad_rows[0]:pad_rows[0] + tile_h]
+        col_weights = window[pad_cols[0]:pad_cols[0] + tile_w]
+        accumulated = np.zeros((self.model.bands, r1 - r0, c1 - c0))
+        weight_sum = np.zeros((r1 - r0, c1 - c0))
+
+        def add(row, col, tile_features):
+            top, bottom = max(row, r0), min(row + tile_h, r1)
+            left, right = max(col, c0), min(col + tile_w, c1)
+            weights = np.outer(row_weights[top - row:bottom - row], col_weights[left - col:right - col])
+            accumulated[:, top - r0:bottom - r0, left - c0:right - c0] += \
+                tile_features[:, top - row:bottom - row, left - col:right - col] * weights
+            weight_sum[top - r0:bottom - r0, left - c0:right - c0] += weights
+
+        placements = [(row, col) for row in tile_starts(info.height, tile) if row < r1 and row + tile_h > r0
+                      for col in tile_starts(info.width, tile) if col < c1 and col + tile_w > c0]
+        missing = [place for place in placements if place not in self._tile_cache]
+        for place in placements:
+            if place in self._tile_cache:
+                self._tile_cache.move_to_end(place)
+                add(*place, self._tile_cache[place])
+        for first in range(0, len(missing), self.tiles_per_run):
+            batch = missing[first:first + self.tiles_per_run]
+            tiles = np.stack([self.scene.model_input(row, tile_h, col, tile_w)[0] for row, col in batch])
+            if pad_rows != (0, 0) or pad_cols != (0, 0):
+                tiles = np.pad(tiles, ((0, 0), (0, 0), pad_rows, pad_cols), mode="reflect")
+            features = self.model.spatial_features(tiles)
+            for place, tile_features in zip(batch, features):
+                tile_features = tile_features[:, pad_rows[0]:pad_rows[0] + tile_h, pad_cols[0]:pad_cols[0] + tile_w]
+                add(*place, tile_features)
+                self._remember(place, tile_features)
+        return accumulated / weight_sum
+
+    def _remember(self, place: Tuple[int, int], tile_features: np.ndarray) -> None:
+        """Keep a tile's features for the next blocks, dropping the least recently used beyond the capacity."""
+        if self._cache_capacity == 0:
+            return
+        self._tile_cache[place] = tile_features.copy()  # a copy: a view would keep the whole batch alive
+        while len(self._tile_cache) > self._cache_capacity:
+            self._tile_cache.popitem(last=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Temporary rasters
+
+
+class _TempRaster:
+    """An uncompressed Float32 GeoTIFF in the job's temporary folder; NaN marks invalid pixels."""
+
+    def __init__(self, path: str, like: RasterInfo, bands: int):
+        self.path = path
+        self.bands = bands
+        with gdal_errors_as_exceptions():
+            try:
+                # Tiled and pixel-interleaved: 2-D block writes of all bands touch each file block once.
+                self._dataset = gdal.GetDriverByName("GTiff").Create(
+                    path, like.width, like.height, bands, gdal.GDT_Float32,
+                    ["BIGTIFF=IF_SAFER", "TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128", "INTERLEAVE=PIXEL"])
+            except RuntimeError as error:
+                raise InputError(f"Cannot write temporary data next to the output ({path}): {error}") from error
+        self.minimum, self.maximum = np.inf, -np.inf
+
+    def write(self, first_row: int, values_bhw: np.ndarray, valid_hw: np.ndarray, first_column: int = 0) -> None:
+        """Write a block (same call as RasterWriter.write) and track the range of its valid values."""
+        block = np.where(valid_hw[None], values_bhw, np.nan).astype(np.float32)
+        if valid_hw.any():
+            self.minimum = min(self.minimum, float(np.nanmin(block)))
+            self.maximum = max(self.maximum, float(np.nanmax(block)))
+        with gdal_errors_as_exceptions():
+            self._dataset.WriteArray(block, first_column, first_row)
+
+    def finish(self) -> BlockReader:
+        """Close for writing and return a reader of all bands (NaN pixels read as invalid)."""
+        self._dataset.FlushCache()
+        self._dataset = None
+        info = describe_raster(self.path)
+        return BlockReader(info, tuple(range(1, self.bands + 1)))
+
+    def close(self) -> None:
+        """Drop the dataset without finishing it (the workspace is being deleted)."""
+        self._dataset = None
+
+
+class _Workspace:
+    """The job's hidden temporary folder next to the output; removes everything in it on close."""
+
+    def __init__(self, output_path: str):
+        folder = os.path.dirname(os.path.abspath(output_path))
+        self.folder = tempfile.mkdtemp(prefix=".fers-", dir=folder)
+        self._open: list = []
+
+    def raster(self, name: str, like: RasterInfo, bands: int) -> _TempRaster:
+        """A new temporary raster on the grid of ``like``."""
+        temp = _TempRaster(os.path.join(self.folder, name + ".tif"), like, bands)
+        self._open.append(temp)
+        return temp
+
+    def track(self, reader: BlockReader) -> BlockReader:
+        """Close this reader with the workspace."""
+        self._open.append(reader)
+        return reader
+
+    def close(self) -> None:
+        """Close every file the job opened here and delete the folder."""
+        for item in self._open:
+            item.close()
+        self._open = []
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _combine(spatial_bhw, spectral_bhw, x_bhw, name: str) -> np.ndarray:
+    """One of the cubes RX can run on, float64."""
+    x = x_bhw.astype(np.float64)
+    if name == PLAIN:
+        return x
+    if name == SPATIAL:
+        return x + spatial_bhw
+    if name == SPECTRAL:
+        return x + spectral_bhw
+    return x + spatial_bhw + spectral_bhw
+
+
+def _run_feature_pass(features: _FeatureBlocks, sinks: Dict[str, object],
+                      statistics: Dict[str, rx.BackgroundStatistics], progress: Progress) -> None:
+    """Pass 2: compute each block's features and hand the named cubes to their sinks (and statistics)."""
+    for index, block in enumerate(features.blocks):
+        progress.check_cancelled()
+        x_bhw, spectral_bhw, spatial_bhw, valid_hw = features.compute(block)
+        for name, sink in sinks.items():
+            if name == "spe_f":
+                cube = spectral_bhw
+            elif name == "spa_f":
+                cube = spatial_bhw
+            else:
+                cube = _combine(spatial_bhw, spectral_bhw, x_bhw, name)
+            sink.write(block[0], cube, valid_hw, block[2])
+            if name in statistics and valid_hw.any():
+                # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
+                statistics[name].add(cube[:, valid_hw].astype(np.float32).astype(np.float64).T)
+        progress.set_fraction((index + 1) / len(features.blocks))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Public jobs
+
+
+def _prepare(input_path: str, output_paths: Sequence[str], model_path: str, mask_path: Optional[str],
+             use_gpu: bool):
+    """Every check that needs no pixel pass, before any file is written."""
+    model = load_model_set(model_path, use_gpu)
+    scene = _open_scene(input_path, model, mask_path)
+    outputs = [path for path in output_paths if path]
+    if len(set(os.path.realpath(path) for path in outputs)) != len(outputs):
+        raise InputError("Two outputs were given the same file name: give each output its own file.")
+    for path in outputs:
+        check_output_path(path, [input_path, mask_path, model_path, model.spatial_path])
+    return model, scene
+
+
+def _detector_cubes(detector: str, fusion: str) -> List[str]:
+    """The cubes RX runs on for a detector (two for the product rule)."""
+    if detector in ("fers", "fers-local"):
+        return [SPATIAL, SPECTRAL] if detector == "fers" and fusion == "product" else [SUM]
+    return {"fers-spectral": [SPECTRAL], "fers-spatial": [SPATIAL], "rx": [PLAIN]}[detector]
+
+
+def _score_label(detector: str, fusion: str, options: FersOptions) -> str:
+    """The output band's name: what the scores are."""
+    labels = {"fers": "FERS anomaly score" + (" (product rule)" if fusion == "product" else ""),
+              "fers-spectral": "FERS spectral-branch anomaly score",
+              "fers-spatial": "FERS spatial-branch anomaly score",
+              "rx": "RX anomaly score (model bands)",
+              "fers-local": f"FERS local RX anomaly score (windows {options.inner_window}/{options.outer_window})"}
+    return labels[detector] + (", scaled 0-1" if options.scale_scores else "")
+
+
+def _scaled(scores: np.ndarray, minimum: float, maximum: float) -> np.ndarray:
+    """Min-max scaling to [0, 1]; a constant map becomes zeros."""
+    span = maximum - minimum
+    return (scores - minimum) / span if span > 0 else np.zeros_like(scores)
+
+
+def detect_fers(input_path: str, output_path: str, model_path: str, options: FersOptions = FersOptions(),
+                mask_path: Optional[str] = None, progress: Optional[Progress] = None) -> DetectionSummary:
+    """Score every pixel with a FERS detector and write a single-band Float32 GeoTIFF on the input's grid.
+
+    Invalid pixels (nodata, NaN/Inf, masked) take no part in the statistics and are written as nodata. All checks
+    on the model, the raster and the outputs happen before any file is created; an error or a cancel leaves no
+    output and no temporary files behind.
+    """
+    started = time.perf_counter()
+    progress = progress or Progress()
+    _check_options(options)
+    model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu)
+    fusion = options.fusion or model.metadata.fusion
+    cube_names = _detector_cubes(options.detector, fusion)
+    budget = int(options.memory_budget_mb * 2**20)
+    info = scene.info
+    workspace = _Workspace(output_path)
+    try:
+        _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
+        progress.info(f"Model bands normalised over {scene.valid_pixels} valid pixels "
+                      f"(range {scene.normaliser.minimum:g} to {scene.normaliser.maximum:g}).")
+        need_spectral = any(name in (SUM, SPECTRAL) for name in cube_names)
+        need_spatial = any(name in (SUM, SPATIAL) for name in cube_names)
+        features = _FeatureBlocks(scene, model, need_spectral, need_spatial, budget)
+        cubes = {name: workspace.raster(f"cube{index}", info, model.bands) for index, name in enumerate(cube_names)}
+        statistics = {name: rx.BackgroundStatistics(model.bands) for name in cube_names}
+        _run_feature_pass(features, cubes, statistics, Stage(progress, 0.1, 0.7))
+
+        whitenings = {}
+        for name in cube_names:
+            check_statistics(statistics[name], model.bands, info)
+            whitenings[name] = whitening = rx.whitening_matrix(statistics[name].covariance)
+            progress.info(f"RX background of {name}: {statistics[name].count} pixels, covariance rank "
+                          f"{whitening.shape[1]} of {model.bands}.")
+            if options.detector == "fers-local":
+                outer_pixels = min(options.outer_window, info.height) * min(options.outer_window, info.width)
+                if outer_pixels - options.inner_window ** 2 <= whitening.shape[1]:
+                    raise InputError(
+                        f"The local background window holds too few pixels for {whitening.shape[1]} spectral "
+                        f"dimensions: enlarge the outer window (now {options.outer_window}).")
+
+        label = _score_label(options.detector, fusion, options)
+        direct = len(cube_names) == 1 and not options.scale_scores
+        score_files = []
+        scoring_end = 1.0 if direct else 0.95
+        with RasterWriter(output_path, info, [label]) as writer:
+            for index, name in enumerate(cube_names):
+                cube_reader = workspace.track(cubes[name].finish())
+                whitening = whitenings[name]
+                sink = writer if direct else workspace.raster(f"scores{index}", info, 1)
+                span = (scoring_end - 0.7) / len(cube_names)
+                stage = Stage(progress, 0.7 + index * span, 0.7 + (index + 1) * span)
+                if options.detector == "fers-local":
+                    write_local_scores(cube_reader, statistics[name], whitening, options, sink, budget, stage)
+                else:
+                    write_global_scores(cube_reader, statistics[name], whitening, sink, budget, stage)
+                if not direct:
+                    score_files.append(sink)
+            if not direct:
+                _write_final_scores(score_files, workspace, writer, options.scale_scores, budget,
+                                    Stage(progress, scoring_end, 1.0))
+    finally:
+        scene.reader.close()
+        workspace.close()
+    return DetectionSummary(output_path, scene.valid_pixels, model.bands, time.perf_counter() - started)
+
+
+def _write_final_scores(score_files: List[_TempRaster], workspace: _Workspace, writer: RasterWriter,
+                        scale: bool, budget: int, progress: Progress) -> None:
+    """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1."""
+    ranges = [(item.minimum, item.maximum) for item in score_files]
+    readers = [workspace.track(item.finish()) for item in score_files]
+    info = readers[0].info
+    windows = row_windows(info.height, info.width * 8 * 4 * len(readers), budget, info.block_height)
+
+    def combined_blocks(stage):
+        """(first_row, scores_hw, valid_hw): the one map as it is, or the product of the scaled maps."""
+        for first_row, scores_bhw, valid_hw in iter_blocks(readers[0], windows, stage):
+            if len(readers) == 1:
+                yield first_row, scores_bhw[0], valid_hw
+                continue
+            product_hw = _scaled(scores_bhw[0], *ranges[0])
+            for other, value_range in zip(readers[1:], ranges[1:]):
+                other_bhw, other_valid = other.read(first_row, valid_hw.shape[0])
+                product_hw = product_hw * _scaled(other_bhw[0], *value_range)
+                valid_hw = valid_hw & other_valid
+            yield first_row, product_hw, valid_hw
+
+    value_range = ranges[0]
+    if len(readers) > 1 and scale:
+        # The product's own range, needed to scale it, comes from a first look at the combined map.
+        product_min, product_max = np.inf, -np.inf
+        for _, scores_hw, valid_hw in combined_blocks(Stage(progress, 0.0, 0.5)):
+            if valid_hw.any():
+                product_min = min(product_min, float(scores_hw[valid_hw].min()))
+                product_max = max(product_max, float(scores_hw[valid_hw].max()))
+        value_range = (product_min, product_max)
+    for first_row, scores_hw, valid_hw in combined_blocks(Stage(progress, 0.5 if scale else 0.0, 1.0)):
+        writer.write(first_row, (_scaled(scores_hw, *value_range) if scale else scores_hw)[None], valid_hw)
+
+
+def enhance_features(input_path: str, output_path: str, model_path: str, mask_path: Optional[str] = None,
+                     spectral_output: Optional[str] = None, spatial_output: Optional[str] = None,
+                     memory_budget_mb: float = 512, use_gpu: bool = False,
+                     progress: Optional[Progress] = None) -> DetectionSummary:
+    """Write the enhanced cube x + spa_f + spe_f (Float32, one band per model band, with the model bands' names
+    and wavelengths), and optionally spe_f and spa_f, on the input's grid; invalid pixels become nodata."""
+    started = time.perf_counter()
+    progress = progress or Progress()
+    if not memory_budget_mb > 0:
+        raise InputError("The memory budget must be a positive number of megabytes.")
+    model, scene = _prepare(input_path, [output_path, spectral_output, spatial_output], model_path, mask_path,
+                            use_gpu)
+    info = scene.info
+    budget = int(memory_budget_mb * 2**20)
+    try:
+        _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
+        features = _FeatureBlocks(scene, model, True, True, budget)
+        targets = {SUM: (output_path, "enhanced"), "spe_f": (spectral_output, "spectral features"),
+                   "spa_f": (spatial_output, "spatial features")}
+        with ExitStack() as stack:
+            sinks = {}
+            for name, (path, what) in targets.items():
+                if path:
+                    names = [f"{band} ({what})" for band in scene.band_names]
+                    sinks[name] = stack.enter_context(RasterWriter(path, info, names, scene.wavelengths_nm))
+            _run_feature_pass(features, sinks, {}, Stage(progress, 0.1, 1.0))
+    finally:
+        scene.reader.close()
+    return DetectionSummary(output_path, scene.valid_pixels, model.bands, time.perf_counter() - started)

@@ -1,0 +1,129 @@
+"""Detect anomalies (FERS): the Processing face of `fers_qgis.core.enhancement.detect_fers`."""
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ...core.enhancement import FersOptions, detect_fers
+from ...core.errors import FersError
+from ..feedback import FeedbackProgress
+from ..layers import raster_file
+from .base import FersAlgorithm
+from .fers_model import FersModelParameters
+
+# Enum entries in order: label, then the core's (detector, fusion); fusion None is the model's own rule.
+DETECTOR_CHOICES = (
+    ("FERS-RX: RX on the enhanced cube (the model's fusion rule)", ("fers", None)),
+    ("FERS product rule: RX(x + spatial) x RX(x + spectral), each scaled 0-1", ("fers", "product")),
+    ("FERS + local RX: local RX on the enhanced cube", ("fers-local", None)),
+    ("Plain RX on the model's bands (for comparison)", ("rx", None)),
+    ("FERS spectral branch only: RX on x + spectral features", ("fers-spectral", None)),
+    ("FERS spatial branch only: RX on x + spatial features", ("fers-spatial", None)),
+)
+
+
+class DetectAnomaliesFers(FersModelParameters, FersAlgorithm):
+    """Enhances the background with a FERS model set, then scores each pixel with RX."""
+
+    ALGORITHM_ID = "detectanomaliesfers"
+    DISPLAY_NAME = "Detect anomalies (FERS)"
+    TAGS = "fers,rx,deep learning,onnx,background,enhancement,anomaly,hyperspectral"
+    SHORT_DESCRIPTION = "Scores each pixel with RX after enhancing the background with a FERS model."
+
+    INPUT = "INPUT"
+    DETECTOR = "DETECTOR"
+    INNER_WINDOW = "INNER_WINDOW"
+    OUTER_WINDOW = "OUTER_WINDOW"
+    SCALE = "SCALE"
+    MASK = "MASK"
+    OUTPUT = "OUTPUT"
+
+    def shortHelpString(self):  # noqa: N802 (QGIS API)
+        return self.tr(
+            "FERS adds two learned feature maps to the normalised image: a spectral one (from a small local "
+            "network) and a spatial one (from a network that sees 64 x 64 pixel tiles). The background becomes "
+            "more regular, so the RX detector separates anomalies from it better.\n\n"
+            "<b>Model</b>: a shipped model, or a model set's <i>.spectral.onnx</i> file (its spatial companion "
+            "must lie in the same folder). The model says which bands it reads (the first B bands, or B bands "
+            "resampled over the spectrum).\n"
+            "<b>Detector</b>: <i>FERS-RX</i> as published; <i>product rule</i> multiplies the two single-branch RX "
+            "maps; <i>local RX</i> takes each pixel's background from a window (inner/outer sizes below); "
+            "<i>plain RX</i> on the model's bands shows what the enhancement adds.\n"
+            "<b>Scale scores to 0-1</b>: min-max scaling over the valid pixels.\n"
+            "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n\n"
+            "Needs onnxruntime (Plugins > FERS > Install FERS dependencies). Pixels that are nodata or NaN in any "
+            "band the model reads, or masked out, are written as nodata (-9999). The output is a single-band "
+            "Float32 GeoTIFF."
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (hyperspectral)")))
+        self.add_model_parameters()
+        self.addParameter(QgsProcessingParameterEnum(
+            self.DETECTOR, self.tr("Detector"), options=[self.tr(label) for label, _ in DETECTOR_CHOICES],
+            defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.INNER_WINDOW, self.tr("Inner (guard) window size, pixels (local RX)"),
+            type=QgsProcessingParameterNumber.Integer, defaultValue=3, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.OUTER_WINDOW, self.tr("Outer window size, pixels (local RX)"),
+            type=QgsProcessingParameterNumber.Integer, defaultValue=15, minValue=3))
+        self.addParameter(QgsProcessingParameterBoolean(self.SCALE, self.tr("Scale scores to 0-1"),
+                                                        defaultValue=False))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.MASK, self.tr("Mask (non-zero: pixels to use)"), optional=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("FERS anomaly scores")))
+
+    def _options(self, parameters, context) -> FersOptions:
+        detector, fusion = DETECTOR_CHOICES[self.parameterAsEnum(parameters, self.DETECTOR, context)][1]
+        return FersOptions(detector=detector, fusion=fusion,
+                           inner_window=self.parameterAsInt(parameters, self.INNER_WINDOW, context),
+                           outer_window=self.parameterAsInt(parameters, self.OUTER_WINDOW, context),
+                           scale_scores=self.parameterAsBoolean(parameters, self.SCALE, context))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
+        if problem:
+            return False, problem
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        problem = self._window_problem(parameters, context) or \
+            self.geotiff_problem(parameters, context, (self.OUTPUT,)) or self.model_problem(parameters, context)
+        return (False, problem) if problem else (True, "")
+
+    def _window_problem(self, parameters, context):
+        options = self._options(parameters, context)
+        if options.detector != "fers-local":
+            return ""
+        return self.window_problem(options.inner_window, options.outer_window)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
+        input_path = raster_file(layer, self.parameterDefinition(self.INPUT).description())
+        mask_layer = self.parameterAsRasterLayer(parameters, self.MASK, context)
+        mask_path = None
+        if mask_layer is not None:
+            mask_path = raster_file(mask_layer, self.parameterDefinition(self.MASK).description())
+        output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        model_path = self.model_path(parameters, context)
+
+        progress = FeedbackProgress(feedback)
+        try:
+            summary = detect_fers(input_path, output_path, model_path, self._options(parameters, context),
+                                  mask_path, progress)
+        except FersError as error:  # Cancelled and MissingDependency included: their messages say what happened
+            raise QgsProcessingException(str(error)) from error
+
+        progress.info(self.tr("Scored {} valid pixels with {} model bands in {:.1f} s.").format(
+            summary.valid_pixels, summary.bands_used, summary.seconds))
+        if context.willLoadLayerOnCompletion(output_path):
+            details = context.layerToLoadOnCompletionDetails(output_path)
+            details.name = self.tr("{} FERS anomalies").format(layer.name())
+        return {self.OUTPUT: output_path}

@@ -1,0 +1,94 @@
+"""Enhance background features (FERS): the Processing face of `fers_qgis.core.enhancement.enhance_features`."""
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ...core.enhancement import enhance_features
+from ...core.errors import FersError
+from ..feedback import FeedbackProgress
+from ..layers import raster_file
+from .base import FersAlgorithm
+from .fers_model import FersModelParameters
+
+
+class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
+    """Writes the FERS-enhanced cube (normalised bands + spatial + spectral features), for any detector."""
+
+    ALGORITHM_ID = "enhancefeatures"
+    DISPLAY_NAME = "Enhance background features (FERS)"
+    TAGS = "fers,features,deep learning,onnx,background,enhancement,hyperspectral"
+    SHORT_DESCRIPTION = "Writes the image with a FERS model's spectral and spatial background features added."
+
+    INPUT = "INPUT"
+    MASK = "MASK"
+    OUTPUT = "OUTPUT"
+    SPECTRAL_OUTPUT = "SPECTRAL_OUTPUT"
+    SPATIAL_OUTPUT = "SPATIAL_OUTPUT"
+
+    def shortHelpString(self):  # noqa: N802 (QGIS API)
+        return self.tr(
+            "Runs a FERS model set and writes the enhanced cube: the model's bands, normalised as the model was "
+            "trained, plus its spatial and spectral feature maps (one Float32 band per model band, with the "
+            "bands' names and wavelengths). Use it with any detector or classifier; <i>Detect anomalies (FERS)</i> "
+            "runs RX on it directly.\n\n"
+            "<b>Model</b>: a shipped model, or a model set's <i>.spectral.onnx</i> file (its spatial companion "
+            "must lie in the same folder).\n"
+            "<b>Spectral / spatial features</b>: optional extra outputs with each feature map on its own.\n"
+            "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n\n"
+            "Needs onnxruntime (Plugins > FERS > Install FERS dependencies). Nodata, NaN and masked pixels are "
+            "written as nodata (-9999)."
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (hyperspectral)")))
+        self.add_model_parameters()
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.MASK, self.tr("Mask (non-zero: pixels to use)"), optional=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("FERS enhanced cube")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.SPECTRAL_OUTPUT, self.tr("Spectral features"), optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.SPATIAL_OUTPUT, self.tr("Spatial features"), optional=True, createByDefault=False))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
+        if problem:
+            return False, problem
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        problem = self.geotiff_problem(parameters, context, (self.OUTPUT, self.SPECTRAL_OUTPUT,
+                                                             self.SPATIAL_OUTPUT)) or \
+            self.model_problem(parameters, context)
+        return (False, problem) if problem else (True, "")
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
+        input_path = raster_file(layer, self.parameterDefinition(self.INPUT).description())
+        mask_layer = self.parameterAsRasterLayer(parameters, self.MASK, context)
+        mask_path = None
+        if mask_layer is not None:
+            mask_path = raster_file(mask_layer, self.parameterDefinition(self.MASK).description())
+        outputs = {name: self.parameterAsOutputLayer(parameters, name, context) or None
+                   for name in (self.OUTPUT, self.SPECTRAL_OUTPUT, self.SPATIAL_OUTPUT)}
+
+        progress = FeedbackProgress(feedback)
+        try:
+            summary = enhance_features(input_path, outputs[self.OUTPUT], self.model_path(parameters, context),
+                                       mask_path, spectral_output=outputs[self.SPECTRAL_OUTPUT],
+                                       spatial_output=outputs[self.SPATIAL_OUTPUT], progress=progress)
+        except FersError as error:
+            raise QgsProcessingException(str(error)) from error
+
+        progress.info(self.tr("Enhanced {} valid pixels, {} model bands, in {:.1f} s.").format(
+            summary.valid_pixels, summary.bands_used, summary.seconds))
+        names = {self.OUTPUT: "{} FERS enhanced", self.SPECTRAL_OUTPUT: "{} FERS spectral features",
+                 self.SPATIAL_OUTPUT: "{} FERS spatial features"}
+        for name, path in outputs.items():
+            if path and context.willLoadLayerOnCompletion(path):
+                context.layerToLoadOnCompletionDetails(path).name = self.tr(names[name]).format(layer.name())
+        return {name: path for name, path in outputs.items() if path}

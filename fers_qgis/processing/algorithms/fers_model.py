@@ -1,0 +1,67 @@
+"""What the FERS-model algorithms share: the model parameters (a shipped model set or a model file) and their checks."""
+import glob
+import os
+from typing import List
+
+from qgis.core import QgsProcessingException, QgsProcessingParameterEnum, QgsProcessingParameterFile
+
+from ...about import PLUGIN_DIR
+from ...core.errors import FersError
+from ...core.onnx_runtime import load_model_set
+
+# Shipped model sets: `models/` in the packaged plugin, `resources/models/` in the source tree.
+MODEL_FOLDERS = (os.path.join(PLUGIN_DIR, "models"),
+                 os.path.join(os.path.dirname(os.path.abspath(PLUGIN_DIR)), "resources", "models"))
+SPECTRAL_SUFFIX = ".spectral.onnx"
+
+
+def shipped_models() -> List[str]:
+    """Spectral files of the model sets shipped with the plugin (each names its spatial companion)."""
+    for folder in MODEL_FOLDERS:
+        found = sorted(glob.glob(os.path.join(folder, "*" + SPECTRAL_SUFFIX)))
+        if found:
+            return found
+    return []
+
+
+def model_label(path: str) -> str:
+    """A shipped model's name in the Model list: its file name without '.spectral.onnx'."""
+    return os.path.basename(path)[:-len(SPECTRAL_SUFFIX)]
+
+
+class FersModelParameters:
+    """Mixin for QgsProcessingAlgorithm subclasses: adds MODEL (shipped sets, when there are any) and MODEL_FILE
+    (a model set's spectral .onnx file, required when nothing is shipped), and resolves them to one file."""
+
+    MODEL = "MODEL"
+    MODEL_FILE = "MODEL_FILE"
+
+    def add_model_parameters(self) -> None:
+        """Declare MODEL (only when models are shipped) and MODEL_FILE; call from initAlgorithm."""
+        self._shipped = shipped_models()
+        if self._shipped:
+            self.addParameter(QgsProcessingParameterEnum(
+                self.MODEL, self.tr("Model"), options=[model_label(path) for path in self._shipped], defaultValue=0))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL_FILE, self.tr("Custom model file (*.spectral.onnx; overrides the model above)")
+            if self._shipped else self.tr("Model file (*.spectral.onnx)"),
+            behavior=QgsProcessingParameterFile.File, extension="onnx", optional=bool(self._shipped)))
+
+    def model_path(self, parameters, context) -> str:
+        """The spectral file to load: the custom file when given, else the chosen shipped model."""
+        custom = self.parameterAsFile(parameters, self.MODEL_FILE, context)
+        if custom:
+            return custom
+        shipped = getattr(self, "_shipped", None) or shipped_models()
+        if not shipped:
+            raise QgsProcessingException(self.tr("No model is shipped with this plugin: choose a model file "
+                                                 "(*.spectral.onnx)."))
+        return shipped[self.parameterAsEnum(parameters, self.MODEL, context)]
+
+    def model_problem(self, parameters, context) -> str:
+        """Load the model set now, so a damaged model or a missing onnxruntime is reported before the run."""
+        try:
+            load_model_set(self.model_path(parameters, context))
+        except (FersError, QgsProcessingException) as error:
+            return str(error)
+        return ""

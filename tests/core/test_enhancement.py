@@ -1,0 +1,366 @@
+"""FERS enhancement and detection in the core: tiled ONNX inference equals in-memory references, and every way a
+model or raster can be wrong ends in a sentence, with nothing left on disk."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the test models are built and exported with torch")
+pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
+
+from fers_qgis.core.detection import RxOptions, detect_rx  # noqa: E402
+from fers_qgis.core.enhancement import (FersOptions, MIN_BLOCK_SIDE, detect_fers, enhance_features,  # noqa: E402
+                                        plan_blocks, tile_starts)
+from fers_qgis.core.errors import Cancelled, InputError  # noqa: E402
+from fers_qgis.core.onnx_runtime import MissingDependency, load_model_set  # noqa: E402
+from fers_qgis.core.progress import Progress  # noqa: E402
+from fers_qgis.core.raster import OUTPUT_NODATA  # noqa: E402
+from tests.fers_models import (ExportedModelSet, normalised_first_bands, reference_rx,  # noqa: E402
+                               TinySpectralBranch, _export)
+from tests.helpers import read_raster, write_raster  # noqa: E402
+
+BANDS = 6
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """One 6-band 'first' model set (sum fusion) for the whole module: exporting costs about a second."""
+    return ExportedModelSet(tmp_path_factory.mktemp("models"), bands=BANDS)
+
+
+def scene_cube(rows, columns, bands=8, seed=0):
+    """Correlated bands with smooth spatial structure, so both branches see something to work on."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:rows, 0:columns] / 10.0
+    structure = np.stack([np.sin(yy * (1 + k / 3)) + np.cos(xx * (1 + k / 5)) for k in range(bands)])
+    mixing = rng.normal(size=(bands, bands)) + 2 * np.eye(bands)
+    noise = np.einsum("cd,dhw->chw", mixing, rng.normal(size=(bands, rows, columns)))
+    return (100 + 20 * structure + 5 * noise).astype(np.float32)
+
+
+def output_files(folder):
+    return sorted(name for name in os.listdir(folder) if not name.startswith("in"))
+
+
+def band_values(path):
+    content = read_raster(path)
+    return content.cube_bhw.astype(np.float64), content
+
+
+@pytest.mark.parametrize("budget_mb", [0.01, 0.5, 512])
+def test_tiled_features_equal_untiled_model_on_odd_sized_raster(tmp_path, models, budget_mb):
+    cube = scene_cube(70, 53)
+    source = write_raster(tmp_path / "in.tif", cube)
+    enhanced, spectral, spatial = (str(tmp_path / name) for name in ("enh.tif", "spe.tif", "spa.tif"))
+    enhance_features(source, enhanced, models.spectral_path, spectral_output=spectral, spatial_output=spatial,
+                     memory_budget_mb=budget_mb)
+    x = normalised_first_bands(cube, BANDS, np.ones((70, 53), dtype=bool))
+    spe_expected = models.spectral_reference(x)
+    spa_expected = models.spatial_reference(x)
+    spe, _ = band_values(spectral)
+    spa, _ = band_values(spatial)
+    assert spe_expected.max() > 0.1 and spa_expected.max() > 0.01  # the branches are not trivially zero
+    np.testing.assert_allclose(spe, spe_expected, atol=1e-5 * max(1.0, spe_expected.max()))
+    np.testing.assert_allclose(spa, spa_expected, atol=1e-5 * max(1.0, spa_expected.max()))
+    out, content = band_values(enhanced)
+    np.testing.assert_allclose(out, x + spe_expected + spa_expected, atol=2e-5 * max(1.0, spe_expected.max()))
+    assert content.data_types == ("Float32",) * BANDS
+    assert content.band_names[0] == "Band 1 (enhanced)"
+
+
+def test_spatial_tiles_overlap_in_both_directions(tmp_path, models):
+    cube = scene_cube(100, 90, seed=1)
+    source = write_raster(tmp_path / "in.tif", cube)
+    spatial = str(tmp_path / "spa.tif")
+    enhance_features(source, str(tmp_path / "enh.tif"), models.spectral_path, spatial_output=spatial,
+                     memory_budget_mb=0.01)
+    x = normalised_first_bands(cube, BANDS, np.ones((100, 90), dtype=bool))
+    expected = models.spatial_reference(x)
+    np.testing.assert_allclose(band_values(spatial)[0], expected, atol=1e-5 * max(1.0, expected.max()))
+
+
+def fers_reference(models, cube, valid, detector, fusion="sum"):
+    x = normalised_first_bands(cube, BANDS, valid).astype(np.float64)
+    spe, spa = models.spectral_reference(x), models.spatial_reference(x)
+    if detector == "rx":
+        return reference_rx(x, valid)
+    if detector == "fers-spectral":
+        return reference_rx(x + spe, valid)
+    if detector == "fers-spatial":
+        return reference_rx(x + spa, valid)
+    if fusion == "product":
+        def minmax(scores):
+            return (scores - np.nanmin(scores)) / (np.nanmax(scores) - np.nanmin(scores))
+        return minmax(reference_rx(x + spa, valid)) * minmax(reference_rx(x + spe, valid))
+    return reference_rx(x + spa + spe, valid)
+
+
+@pytest.mark.parametrize("detector, fusion, budget_mb", [
+    ("fers", None, 0.01), ("fers", None, 512), ("fers", "product", 512), ("fers-spectral", None, 5),
+    ("fers-spectral", None, 8), ("fers-spatial", None, 512), ("rx", None, 0.01)])
+def test_detectors_equal_in_memory_reference(tmp_path, models, detector, fusion, budget_mb):
+    cube = scene_cube(70, 53, seed=2)
+    source = write_raster(tmp_path / "in.tif", cube)
+    output = str(tmp_path / "scores.tif")
+    summary = detect_fers(source, output, models.spectral_path,
+                          FersOptions(detector=detector, fusion=fusion, memory_budget_mb=budget_mb))
+    expected = fers_reference(models, cube, np.ones((70, 53), dtype=bool), detector, fusion or "sum")
+    scores, content = band_values(output)
+    np.testing.assert_allclose(scores[0], expected, rtol=1e-4, atol=1e-4 * expected.max())
+    assert summary.valid_pixels == 70 * 53 and summary.bands_used == BANDS
+    assert output_files(tmp_path) == ["scores.tif"]  # the temporary cubes are gone
+    assert content.nodata == (OUTPUT_NODATA,)
+
+
+def test_scaled_scores_span_zero_to_one(tmp_path, models):
+    cube = scene_cube(40, 45, seed=3)
+    source = write_raster(tmp_path / "in.tif", cube)
+    output = str(tmp_path / "scores.tif")
+    detect_fers(source, output, models.spectral_path, FersOptions(scale_scores=True))
+    expected = fers_reference(models, cube, np.ones((40, 45), dtype=bool), "fers")
+    expected = (expected - expected.min()) / (expected.max() - expected.min())
+    scores = band_values(output)[0][0]
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    assert scores.min() == 0.0 and abs(scores.max() - 1.0) < 1e-6
+
+
+def test_local_fers_equals_local_rx_of_the_enhanced_cube(tmp_path, models):
+    cube = scene_cube(30, 35, seed=4)
+    source = write_raster(tmp_path / "in.tif", cube)
+    enhanced = str(tmp_path / "enh.tif")
+    enhance_features(source, enhanced, models.spectral_path)
+    local_of_enhanced = str(tmp_path / "local_rx.tif")
+    detect_rx(enhanced, local_of_enhanced, RxOptions(detector="local", inner_window=3, outer_window=11))
+    output = str(tmp_path / "fers_local.tif")
+    detect_fers(source, output, models.spectral_path,
+                FersOptions(detector="fers-local", inner_window=3, outer_window=11))
+    expected = band_values(local_of_enhanced)[0][0]
+    np.testing.assert_allclose(band_values(output)[0][0], expected, rtol=1e-4, atol=1e-4 * expected.max())
+
+
+def test_nodata_and_nan_pixels_are_left_out_and_written_as_nodata(tmp_path, models):
+    cube = scene_cube(50, 41, seed=5)
+    invalid = np.zeros((50, 41), dtype=bool)
+    cube[:, 10:14, 20:25] = -1000.0
+    invalid[10:14, 20:25] = True
+    cube[3, 30, 5] = np.nan
+    invalid[30, 5] = True
+    cube[7, 0, 0] = np.nan  # band 8 is not a model band: its NaN does not matter to a first-6-bands model
+    source = write_raster(tmp_path / "in.tif", cube, nodata=-1000.0)
+    output = str(tmp_path / "scores.tif")
+    summary = detect_fers(source, output, models.spectral_path)
+    scores = band_values(output)[0][0]
+    assert np.all(scores[invalid] == OUTPUT_NODATA)
+    assert np.all(np.isfinite(scores[~invalid])) and np.all(scores[~invalid] >= 0)
+    assert summary.valid_pixels == (~invalid).sum()
+    cube = np.where(invalid[None], 0.0, cube)
+    expected = fers_reference(models, cube, ~invalid, "fers")
+    np.testing.assert_allclose(scores[~invalid], expected[~invalid], rtol=1e-4, atol=1e-4 * np.nanmax(expected))
+
+
+@pytest.mark.parametrize("height, width", [(20, 30), (9, 12), (100, 25)])
+def test_raster_smaller_than_a_tile(tmp_path, models, height, width):
+    cube = scene_cube(height, width, seed=6)
+    source = write_raster(tmp_path / "in.tif", cube)
+    output = str(tmp_path / "scores.tif")
+    detect_fers(source, output, models.spectral_path)
+    expected = fers_reference(models, cube, np.ones((height, width), dtype=bool), "fers")
+    np.testing.assert_allclose(band_values(output)[0][0], expected, rtol=1e-4, atol=1e-4 * expected.max())
+
+
+def test_resample_model_carries_interpolated_wavelengths(tmp_path):
+    models = ExportedModelSet(tmp_path, bands=4, band_mode="resample", name="resample")
+    cube = scene_cube(24, 26, bands=7)
+    source = write_raster(tmp_path / "in.tif", cube)
+    from osgeo import gdal
+    dataset = gdal.Open(source, gdal.GA_Update)
+    for index in range(7):
+        dataset.GetRasterBand(index + 1).SetMetadata({"wavelength": str(400 + 50 * index),
+                                                      "wavelength_units": "nm"})
+    dataset = None
+    output = str(tmp_path / "enh.tif")
+    enhance_features(source, output, models.spectral_path)
+    dataset = gdal.Open(output)
+    wavelengths = [float(dataset.GetRasterBand(i + 1).GetMetadata()["wavelength"]) for i in range(4)]
+    assert wavelengths == [400.0, 500.0, 600.0, 700.0]
+    assert dataset.GetRasterBand(2).GetDescription() == "Model band 2 (500.0 nm) (enhanced)"
+
+
+def test_raster_thinner_than_the_spectral_branch_accepts_is_refused(tmp_path, models):
+    source = write_raster(tmp_path / "in.tif", scene_cube(8, 40))
+    with pytest.raises(InputError, match="is 40 x 8 pixels; this model needs at least 9 x 9"):
+        detect_fers(source, str(tmp_path / "scores.tif"), models.spectral_path)
+    assert output_files(tmp_path) == []
+
+
+def test_first_bands_model_carries_the_source_band_names_and_wavelengths(tmp_path, models):
+    from osgeo import gdal
+    source = write_raster(tmp_path / "in.tif", scene_cube(20, 22))
+    dataset = gdal.Open(source, gdal.GA_Update)
+    for index in range(8):
+        band = dataset.GetRasterBand(index + 1)
+        band.SetDescription(f"B{index + 1:02d}")
+        band.SetMetadata({"wavelength": str(0.45 + 0.01 * index), "wavelength_units": "micrometers"})
+    dataset = None
+    output = str(tmp_path / "enh.tif")
+    enhance_features(source, output, models.spectral_path)
+    dataset = gdal.Open(output)
+    bands = [dataset.GetRasterBand(index + 1) for index in range(dataset.RasterCount)]
+    assert [band.GetDescription() for band in bands] == [f"B{index + 1:02d} (enhanced)" for index in range(6)]
+    wavelengths = [float(band.GetMetadata()["wavelength"]) for band in bands]
+    np.testing.assert_allclose(wavelengths, [450 + 10 * index for index in range(6)])
+
+
+def test_first_bands_model_on_too_few_bands_names_the_alternatives(tmp_path, models):
+    source = write_raster(tmp_path / "in.tif", scene_cube(20, 20, bands=4))
+    output = str(tmp_path / "scores.tif")
+    with pytest.raises(InputError, match="resample"):
+        detect_fers(source, output, models.spectral_path)
+    assert output_files(tmp_path) == []
+
+
+def broken_copies(folder, models):
+    """Damaged and foreign model files, each as a spectral file next to a good spatial companion."""
+    with open(models.spectral_path, "rb") as handle:
+        good = handle.read()
+    paths = {}
+    paths["random bytes"] = os.path.join(folder, "random.onnx")
+    with open(paths["random bytes"], "wb") as handle:
+        handle.write(np.random.default_rng(0).bytes(2000))
+    paths["truncated"] = os.path.join(folder, "truncated.onnx")
+    with open(paths["truncated"], "wb") as handle:
+        handle.write(good[:len(good) // 2])
+    paths["foreign"] = _export(TinySpectralBranch(BANDS).eval(), __import__("torch").zeros(1, BANDS, 16, 16),
+                               os.path.join(folder, "foreign.onnx"), {"cube": {2: "h", 3: "w"}})
+    paths["spatial branch"] = models.spatial_path
+    paths["no companion"] = os.path.join(folder, "alone.spectral.onnx")
+    with open(paths["no companion"], "wb") as handle:
+        handle.write(good)  # names tiny.spatial.onnx, which is not in this folder
+    paths["missing"] = os.path.join(folder, "nothing-here.onnx")
+    return paths
+
+
+def test_damaged_or_foreign_models_are_refused_with_a_sentence(tmp_path, models):
+    source = write_raster(tmp_path / "in.tif", scene_cube(20, 20))
+    model_folder = tmp_path / "bad"
+    model_folder.mkdir()
+    for problem, path in broken_copies(str(model_folder), models).items():
+        with pytest.raises(InputError) as raised:
+            detect_fers(source, str(tmp_path / "scores.tif"), path)
+        message = str(raised.value)
+        assert "Traceback" not in message and message.endswith("."), (problem, message)
+        assert output_files(tmp_path) == ["bad"], problem
+    with pytest.raises(InputError, match="not a FERS model"):
+        load_model_set(str(model_folder / "foreign.onnx"))
+
+
+def test_missing_onnxruntime_says_how_to_install_it(tmp_path, models, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
+    source = write_raster(tmp_path / "in.tif", scene_cube(20, 20))
+    with pytest.raises(MissingDependency, match="onnxruntime is not installed.*Install FERS dependencies"):
+        detect_fers(source, str(tmp_path / "scores.tif"), models.spectral_path)
+    assert output_files(tmp_path) == []
+
+
+class CancelAt(Progress):
+    """Cancels once progress has reached a fraction: 0.05 falls in the statistics pass, 0.3 in the feature pass,
+    0.8 in RX scoring, 0.97 in the final scaling pass."""
+
+    def __init__(self, fraction):
+        self.fraction = fraction
+        self.reached = 0.0
+        self.cancelled = False
+
+    def set_fraction(self, fraction):
+        self.reached = fraction
+
+    def is_cancelled(self):
+        self.cancelled = self.cancelled or self.reached >= self.fraction
+        return self.cancelled
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.05, 0.3, 0.8, 0.97])
+def test_cancel_leaves_nothing_behind(tmp_path, models, fraction):
+    source = write_raster(tmp_path / "in.tif", scene_cube(40, 40))
+    progress = CancelAt(fraction)
+    with pytest.raises(Cancelled):
+        detect_fers(source, str(tmp_path / "scores.tif"), models.spectral_path,
+                    FersOptions(memory_budget_mb=0.01, scale_scores=True), progress=progress)
+    assert progress.reached >= fraction
+    assert output_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("budget_mb", [1, 512])
+@pytest.mark.parametrize("height, width", [(100_000, 100_000), (40, 2_000_000), (3_000_000, 30), (70, 53)])
+def test_block_regions_stay_within_budget_whatever_the_raster_size(height, width, budget_mb):
+    context, bytes_per_pixel, budget = 64, 5000, budget_mb * 2**20
+    plan = plan_blocks(height, width, bytes_per_pixel, budget, context)
+    bound = max(budget // bytes_per_pixel, (MIN_BLOCK_SIDE + 2 * context) ** 2)
+    first_blocks = [block for _, block in zip(range(20_000), plan)]
+    for r0, r1, c0, c1 in first_blocks:
+        region = (min(r1 + context, height) - max(r0 - context, 0)) * (min(c1 + context, width) - max(c0 - context, 0))
+        assert region <= bound
+    assert plan.block_h * plan.block_w <= bound
+    assert plan.block_h * plan.block_w * len(plan) >= height * width  # the blocks tile the whole raster
+    if len(plan) <= 20_000:
+        assert sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in first_blocks) == height * width
+
+
+@pytest.mark.parametrize("extent, expected", [(20, [0]), (64, [0]), (70, [0, 6]), (130, [0, 32, 64, 66])])
+def test_spatial_tiles_cover_each_axis_with_half_overlap(extent, expected):
+    assert tile_starts(extent, 64) == expected
+
+
+def test_mask_limits_the_pixels_used_and_scored(tmp_path, models):
+    cube = scene_cube(30, 33, seed=7)
+    mask = np.ones((30, 33), dtype=np.uint8)
+    mask[5:12, :10] = 0
+    source = write_raster(tmp_path / "in.tif", cube)
+    mask_path = write_raster(tmp_path / "in_mask.tif", mask)
+    output = str(tmp_path / "scores.tif")
+    detect_fers(source, output, models.spectral_path, mask_path=mask_path)
+    scores = band_values(output)[0][0]
+    expected = fers_reference(models, cube, mask == 1, "fers")
+    assert np.all(scores[mask == 0] == OUTPUT_NODATA)
+    np.testing.assert_allclose(scores[mask == 1], expected[mask == 1], rtol=1e-4, atol=1e-4 * np.nanmax(expected))
+
+
+class Recording(Progress):
+    def __init__(self):
+        self.fractions = []
+
+    def set_fraction(self, fraction):
+        self.fractions.append(fraction)
+
+
+@pytest.mark.parametrize("options", [FersOptions(memory_budget_mb=0.01),
+                                     FersOptions(fusion="product", scale_scores=True, memory_budget_mb=0.01)])
+def test_progress_rises_monotonically_to_one(tmp_path, models, options):
+    source = write_raster(tmp_path / "in.tif", scene_cube(40, 40))
+    progress = Recording()
+    detect_fers(source, str(tmp_path / "scores.tif"), models.spectral_path, options, progress=progress)
+    assert progress.fractions == sorted(progress.fractions)
+    assert progress.fractions[-1] == pytest.approx(1.0)
+
+
+def test_spectral_tiles_never_thinner_than_the_exported_minimum(tmp_path, models, monkeypatch):
+    """Blocks of one row or column at the image edge are grown inward: exported branches accept >= 2 halo + 1."""
+    from fers_qgis.core import onnx_runtime
+    shapes = []
+    original = onnx_runtime.FersModelSet.spectral_features
+
+    def recording(self, tile_bhw):
+        shapes.append(tile_bhw.shape[1:])
+        return original(self, tile_bhw)
+
+    monkeypatch.setattr(onnx_runtime.FersModelSet, "spectral_features", recording)
+    cube = scene_cube(33, 49)  # 2 x 16 + 1 rows, 3 x 16 + 1 columns: 16-pixel blocks leave 1-pixel ones
+    source = write_raster(tmp_path / "in.tif", cube)
+    spectral = str(tmp_path / "spe.tif")
+    enhance_features(source, str(tmp_path / "enh.tif"), models.spectral_path, spectral_output=spectral,
+                     memory_budget_mb=0.01)
+    assert min(min(shape) for shape in shapes) >= 9
+    x = normalised_first_bands(cube, BANDS, np.ones((33, 49), dtype=bool))
+    expected = models.spectral_reference(x)
+    np.testing.assert_allclose(band_values(spectral)[0], expected, atol=1e-5 * max(1.0, expected.max()))
