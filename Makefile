@@ -30,7 +30,7 @@ demo: setup
 
 eval: setup
 	@test -d "$(EVAL_SCENES)" || { echo "No evaluation scenes at $(EVAL_SCENES) (set EVAL_SCENES=DIR)"; exit 1; }
-	@mkdir -p build; for detector in $$($(PYTHON) -c "from training.evaluate import DETECTORS; print(*sorted(DETECTORS))"); do \
+	@mkdir -p build; for detector in $$($(PYTHON) -c "from training.evaluate import runnable_detectors; print(*runnable_detectors())"); do \
 	  $(PYTHON) -m training.evaluate --scenes "$(EVAL_SCENES)" --detector $$detector --json "build/eval_$$detector.json" || exit 1; \
 	  echo; done
 

@@ -11,21 +11,39 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 import numpy as np
 from osgeo import gdal
 
 from fers_qgis.core.detection import RxOptions, detect_rx
+from fers_qgis.core.enhancement import FersOptions, detect_fers
 from fers_qgis.core.metrics import roc_auc
+from fers_qgis.core.onnx_runtime import shipped_models
 from fers_qgis.core.raster import OUTPUT_NODATA, gdal_errors_as_exceptions
 
 # A detector turns (input raster path, output GeoTIFF path) into a score raster at the output path.
 Detector = Callable[[str, str], object]
 
-DETECTORS: Dict[str, Detector] = {
-    "rx": lambda scene, output: detect_rx(scene, output, RxOptions(detector="global")),
-}
+# rx: global RX on all bands. fers: RX on the FERS-enhanced cube with the model's fusion rule (sum, or the
+# product rule at 50 bands); fers-spectral / fers-spatial: RX on x + spe_f / x + spa_f alone.
+FERS_DETECTORS = ("fers", "fers-spectral", "fers-spatial")
+DETECTORS = ("rx",) + FERS_DETECTORS
+
+
+def make_detector(name: str, model_path: str = "") -> Detector:
+    """The named detector as the plugin runs it; FERS detectors use ``model_path`` or the default shipped model."""
+    if name == "rx":
+        return lambda scene, output: detect_rx(scene, output, RxOptions(detector="global"))
+    model = model_path or next(iter(shipped_models()), "")
+    if not model:
+        raise SystemExit(f"The {name} detector needs a model: pass --model PATH.spectral.onnx (none is shipped).")
+    return lambda scene, output: detect_fers(scene, output, model, FersOptions(detector=name))
+
+
+def runnable_detectors(model_path: str = "") -> List[str]:
+    """Every detector that can run: the FERS ones only when a model is given or shipped."""
+    return list(DETECTORS) if (model_path or shipped_models()) else ["rx"]
 
 
 @dataclass
@@ -62,8 +80,8 @@ def evaluate_scene(detector: Detector, folder: str, name: str, workdir: str) -> 
     return SceneResult(name, roc_auc(scores[valid], labels[valid]), seconds)
 
 
-def evaluate(detector_name: str, folder: str) -> List[SceneResult]:
-    detector = DETECTORS[detector_name]
+def evaluate(detector_name: str, folder: str, model_path: str = "") -> List[SceneResult]:
+    detector = make_detector(detector_name, model_path)
     names = labelled_scenes(folder)
     if not names:
         raise SystemExit(f"No NAME.tif + NAME_gt.tif pairs found in {folder}.")
@@ -91,10 +109,11 @@ def to_json(detector_name: str, results: List[SceneResult]) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", required=True, help="folder with NAME.tif and NAME_gt.tif pairs")
-    parser.add_argument("--detector", required=True, choices=sorted(DETECTORS))
+    parser.add_argument("--detector", required=True, choices=DETECTORS)
+    parser.add_argument("--model", default="", help="FERS model set (its .spectral.onnx file); default: shipped")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
-    results = evaluate(args.detector, args.scenes)
+    results = evaluate(args.detector, args.scenes, args.model)
     print(format_table(args.detector, results))
     if args.json:
         with open(args.json, "w") as handle:

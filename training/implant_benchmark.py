@@ -23,7 +23,7 @@ from osgeo import gdal
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.raster import OUTPUT_NODATA, gdal_errors_as_exceptions
 from fers_qgis.core.spectral import band_matrix, to_model_bands
-from training.evaluate import DETECTORS, read_first_band
+from training.evaluate import DETECTORS, make_detector, read_first_band
 
 
 @dataclass
@@ -85,13 +85,14 @@ def write_like(path: str, template_path: str, cube_bhw: np.ndarray) -> None:
         dataset = None
 
 
-def run(folder: str, detectors: Sequence[str], draws: int, seed: int) -> Dict[str, List[float]]:
+def run(folder: str, detectors: Sequence[str], draws: int, seed: int, model_path: str = "") -> Dict[str, List[float]]:
     """AUC of each detector on the same ``draws`` implanted scenes."""
     paths = scene_paths(folder)
     if len(paths) < 2:
         raise SystemExit(f"{folder} needs at least two scenes (one donates the foreign spectra).")
     rng = np.random.default_rng(seed)
     results: Dict[str, List[float]] = {name: [] for name in detectors}
+    runners = {name: make_detector(name, model_path) for name in detectors}
     cubes = {path: read_cube(path) for path in paths}
     with tempfile.TemporaryDirectory(prefix="fers-implant-") as workdir:
         for draw in range(draws):
@@ -103,7 +104,7 @@ def run(folder: str, detectors: Sequence[str], draws: int, seed: int) -> Dict[st
             write_like(scene_path, paths[host], sample.cube_bhw)
             for name in detectors:
                 output = os.path.join(workdir, f"draw{draw}_{name}.tif")
-                DETECTORS[name](scene_path, output)
+                runners[name](scene_path, output)
                 scores = read_first_band(output).astype(np.float64)
                 valid = scores != OUTPUT_NODATA
                 results[name].append(roc_auc(scores[valid], sample.labels_hw[valid]))
@@ -120,13 +121,14 @@ def interval(values: Sequence[float]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", required=True)
-    parser.add_argument("--detectors", nargs="+", required=True, choices=sorted(DETECTORS))
+    parser.add_argument("--detectors", nargs="+", required=True, choices=DETECTORS)
+    parser.add_argument("--model", default="", help="FERS model set (.spectral.onnx); default: shipped")
     parser.add_argument("--draws", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    results = run(args.scenes, args.detectors, args.draws, args.seed)
+    results = run(args.scenes, args.detectors, args.draws, args.seed, args.model)
     print(f"{args.draws} implant draws into {args.scenes} (seed {args.seed}), {time.perf_counter() - started:.0f} s")
     for name in args.detectors:
         print(f"  {name:<16} AUC {interval(results[name])}")

@@ -4,14 +4,35 @@ onnxruntime is imported only when a model is loaded, so the plugin and its RX to
 install becomes a MissingDependency error that tells the user how to install it. Every problem with a model file
 (missing, damaged, foreign, mismatched) becomes an InputError sentence, never a traceback.
 """
+import glob
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, List, Sequence
 
 import numpy as np
 
 from .errors import FersError, InputError
 from .model_format import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+
+# Shipped model sets: `models/` inside the packaged plugin, `resources/models/` in the source tree.
+_PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_FOLDERS = (os.path.join(_PLUGIN_DIR, "models"), os.path.join(os.path.dirname(_PLUGIN_DIR), "resources", "models"))
+SPECTRAL_SUFFIX = ".spectral.onnx"
+
+
+def shipped_models() -> List[str]:
+    """Spectral files of the model sets shipped with the plugin (each names its spatial companion)."""
+    for folder in MODEL_FOLDERS:
+        found = sorted(glob.glob(os.path.join(folder, "*" + SPECTRAL_SUFFIX)))
+        if found:
+            return found
+    return []
+
+
+def model_label(path: str) -> str:
+    """A model set's name: its spectral file name without '.spectral.onnx'."""
+    return os.path.basename(path)[:-len(SPECTRAL_SUFFIX)]
+
 
 INSTALL_HINT = "use Plugins > FERS > Install FERS dependencies"
 

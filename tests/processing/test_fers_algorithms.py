@@ -125,8 +125,8 @@ def test_missing_onnxruntime_points_to_the_installer(scene, models, output_dir, 
 
 
 def test_shipped_models_are_offered_and_used_by_default(scene, models, output_dir, monkeypatch):
-    from fers_qgis.processing.algorithms import fers_model
-    monkeypatch.setattr(fers_model, "MODEL_FOLDERS", (os.path.dirname(models.spectral_path),))
+    from fers_qgis.core import onnx_runtime
+    monkeypatch.setattr(onnx_runtime, "MODEL_FOLDERS", (os.path.dirname(models.spectral_path),))
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(DETECT)
     assert algorithm.parameterDefinition("MODEL").options() == ["tiny"]
     model_file = algorithm.parameterDefinition("MODEL_FILE")
@@ -139,8 +139,8 @@ def test_shipped_models_are_offered_and_used_by_default(scene, models, output_di
 
 
 def test_without_shipped_models_a_model_file_is_required(scene, output_dir, monkeypatch):
-    from fers_qgis.processing.algorithms import fers_model
-    monkeypatch.setattr(fers_model, "MODEL_FOLDERS", (str(output_dir / "none"),))
+    from fers_qgis.core import onnx_runtime
+    monkeypatch.setattr(onnx_runtime, "MODEL_FOLDERS", (str(output_dir / "none"),))
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(DETECT)
     assert algorithm.parameterDefinition("MODEL") is None
     with pytest.raises(QgsProcessingException):

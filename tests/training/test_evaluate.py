@@ -22,3 +22,29 @@ def test_cli_prints_table_and_writes_json(tmp_path, capsys):
     for scene in result["scenes"]:
         assert 0.5 < scene["auc"] <= 1.0 and scene["seconds"] > 0
     assert result["mean_auc"] == pytest.approx(sum(s["auc"] for s in result["scenes"]) / 2)
+
+
+def test_fers_detectors_run_a_given_model_through_the_core(tmp_path, capsys):
+    pytest.importorskip("torch", reason="the test model is exported with torch")
+    from tests.fers_models import ExportedModelSet
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(make_scene(rows=40, columns=50, bands=20, anomalies=4, seed=3),
+                str(scenes / "gamma.tif"), str(scenes / "gamma_gt.tif"))
+    (tmp_path / "model").mkdir()
+    model = ExportedModelSet(tmp_path / "model", bands=8)
+    assert evaluate.runnable_detectors(model.spectral_path) == list(evaluate.DETECTORS)
+    for detector in evaluate.FERS_DETECTORS:
+        report = tmp_path / f"{detector}.json"
+        assert evaluate.main(["--scenes", str(scenes), "--detector", detector, "--model", model.spectral_path,
+                              "--json", str(report)]) == 0
+        result = json.loads(report.read_text())
+        assert result["detector"] == detector and 0.5 < result["mean_auc"] <= 1.0
+
+
+def test_fers_detector_without_any_model_says_what_to_pass(monkeypatch):
+    monkeypatch.setattr(evaluate, "shipped_models", lambda: [])
+    assert evaluate.runnable_detectors() == ["rx"]
+    with pytest.raises(SystemExit, match="--model"):
+        evaluate.make_detector("fers")

@@ -1,32 +1,8 @@
 """What the FERS-model algorithms share: the model parameters (a shipped model set or a model file) and their checks."""
-import glob
-import os
-from typing import List
-
 from qgis.core import QgsProcessingException, QgsProcessingParameterEnum, QgsProcessingParameterFile
 
-from ...about import PLUGIN_DIR
 from ...core.errors import FersError
-from ...core.onnx_runtime import load_model_set
-
-# Shipped model sets: `models/` in the packaged plugin, `resources/models/` in the source tree.
-MODEL_FOLDERS = (os.path.join(PLUGIN_DIR, "models"),
-                 os.path.join(os.path.dirname(os.path.abspath(PLUGIN_DIR)), "resources", "models"))
-SPECTRAL_SUFFIX = ".spectral.onnx"
-
-
-def shipped_models() -> List[str]:
-    """Spectral files of the model sets shipped with the plugin (each names its spatial companion)."""
-    for folder in MODEL_FOLDERS:
-        found = sorted(glob.glob(os.path.join(folder, "*" + SPECTRAL_SUFFIX)))
-        if found:
-            return found
-    return []
-
-
-def model_label(path: str) -> str:
-    """A shipped model's name in the Model list: its file name without '.spectral.onnx'."""
-    return os.path.basename(path)[:-len(SPECTRAL_SUFFIX)]
+from ...core.onnx_runtime import load_model_set, model_label, shipped_models
 
 
 class FersModelParameters:
