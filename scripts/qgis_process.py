@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 from typing import Dict, Sequence
 
+from fers_qgis import dependencies
+
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_NAME = "fers_qgis"
 QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
@@ -26,6 +28,26 @@ def headless_environment(profile_dir: str, plugin_path: str = REPOSITORY) -> Dic
         "QGIS_PLUGINPATH": plugin_path,
     })
     return environment
+
+
+def profile_settings_dir(profile_dir: str) -> str:
+    """What QgsApplication.qgisSettingsDirPath() is for qgis_process with QGIS_CUSTOM_CONFIG_PATH=profile_dir."""
+    return os.path.join(profile_dir, "profiles", "default")
+
+
+def provide_onnxruntime(profile_dir: str) -> None:
+    """Link this interpreter's onnxruntime into the profile's plugin-private folder, where the plugin looks.
+
+    QGIS's Python is Debian's, without the venv: this is what "Install FERS dependencies" would do with pip,
+    done instantly for development runs (demo, evaluation, tests).
+    """
+    import onnxruntime
+
+    site_dir = dependencies.private_site_dir(profile_settings_dir(profile_dir))
+    os.makedirs(site_dir, exist_ok=True)
+    target = os.path.join(site_dir, "onnxruntime")
+    if not os.path.lexists(target):
+        os.symlink(os.path.dirname(onnxruntime.__file__), target)
 
 
 def run(arguments: Sequence[str], profile_dir: str, plugin_path: str = REPOSITORY, timeout: float = 600

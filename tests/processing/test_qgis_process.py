@@ -73,17 +73,34 @@ def test_qgis_process_reports_bad_parameters(qgis_process, scene, tmp_path):
     assert not output.exists()
 
 
-def test_qgis_process_runs_fers_or_says_how_to_install_onnxruntime(qgis_process, scene, tmp_path):
-    """qgis_process uses QGIS's own Python, which may lack onnxruntime: then the run must say how to get it."""
+@pytest.fixture(scope="module")
+def fers_model(tmp_path_factory):
     pytest.importorskip("torch", reason="the test model is exported with torch")
     from tests.fers_models import ExportedModelSet
 
-    models = ExportedModelSet(tmp_path, bands=6)
+    return ExportedModelSet(tmp_path_factory.mktemp("model"), bands=6)
+
+
+def test_qgis_process_without_onnxruntime_says_how_to_install_it(qgis_process, scene, fers_model, tmp_path):
+    """QGIS's own Python lacks onnxruntime until the user installs it: the run must say how."""
     output = tmp_path / "fers.tif"
     completed = qgis_process("run", "fers:detectanomaliesfers", "--", f"INPUT={scene.path}",
-                             f"MODEL_FILE={models.spectral_path}", f"OUTPUT={output}")
-    if completed.returncode == 0:
-        assert read_raster(output).cube_bhw.shape == (1, 30, 40)
-    else:
-        assert "Install FERS dependencies" in completed.stdout + completed.stderr
-        assert not output.exists()
+                             f"MODEL_FILE={fers_model.spectral_path}", f"OUTPUT={output}")
+    assert completed.returncode != 0
+    assert "Install FERS dependencies" in completed.stdout + completed.stderr
+    assert not output.exists()
+
+
+def test_qgis_process_runs_fers_like_the_core(scene, fers_model, tmp_path):
+    """With onnxruntime in the profile's private folder, qgis_process gives the core's scores exactly."""
+    from fers_qgis.core.enhancement import FersOptions, detect_fers
+
+    profile = str(tmp_path / "profile")
+    runner.provide_onnxruntime(profile)
+    output = tmp_path / "fers.tif"
+    completed = runner.run_algorithm("fers:detectanomaliesfers", {
+        "INPUT": scene.path, "MODEL_FILE": fers_model.spectral_path, "OUTPUT": str(output)}, profile)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    expected = tmp_path / "core.tif"
+    detect_fers(scene.path, str(expected), fers_model.spectral_path, FersOptions())
+    np.testing.assert_array_equal(read_raster(str(output)).cube_bhw, read_raster(str(expected)).cube_bhw)
