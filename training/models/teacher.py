@@ -58,35 +58,17 @@ class Bottleneck(nn.Module):
         return F.relu(out + shortcut)
 
 
-class UpBottleneck(nn.Module):
+class UpBottleneck(Bottleneck):
     """Decoder bottleneck: like ``Bottleneck`` but a stride-2 stage upsamples with 2x2 transposed convolutions
-    (in the middle conv and in the shortcut), the mirror of the encoder as in reverse distillation."""
+    (in the middle conv and in the shortcut), the mirror of the encoder as in reverse distillation. The shortcut
+    keeps Bottleneck's attribute name ``downsample`` so that both share one forward."""
 
     def __init__(self, in_channels: int, width: int, out_channels: int, upsample: bool = False):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
+        super().__init__(in_channels, width, out_channels)
         if upsample:
             self.conv2 = nn.ConvTranspose2d(width, width, 2, stride=2, bias=False)
-        else:
-            self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_channels)
-        self.upsample = None
-        if upsample:
-            self.upsample = nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2, bias=False),
-                                          nn.BatchNorm2d(out_channels))
-        elif in_channels != out_channels:
-            self.upsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                                          nn.BatchNorm2d(out_channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        shortcut = x if self.upsample is None else self.upsample(x)
-        return F.relu(out + shortcut)
+            self.downsample = nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2, bias=False),
+                                            nn.BatchNorm2d(out_channels))
 
 
 def make_stage(block, in_channels: int, width: int, out_channels: int, blocks: int, **first) -> nn.Sequential:
