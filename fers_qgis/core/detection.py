@@ -12,7 +12,7 @@ from . import rx
 from .errors import InputError
 from .progress import Progress, Stage
 from .raster import (BlockReader, RasterInfo, RasterWriter, check_output_path, describe_raster, iter_blocks,
-                     row_windows, select_bands)
+                     row_chunks, row_windows, select_bands)
 
 DETECTORS = ("global", "local")
 
@@ -25,7 +25,7 @@ class RxOptions:
     inner_window: int = 3
     outer_window: int = 15
     bands: Optional[Tuple[int, ...]] = None
-    memory_budget_mb: int = 512
+    memory_budget_mb: int = 256
 
 
 @dataclass
@@ -63,9 +63,10 @@ def scene_statistics(reader: BlockReader, budget_bytes: int, progress: Optional[
     info = reader.info
     channels = len(reader.bands)
     statistics = rx.BackgroundStatistics(channels)
-    windows = row_windows(info.height, info.width * channels * 8 * 3, budget_bytes, info.block_height)
+    windows = row_windows(info.height, info.width * reader.bytes_per_pixel, budget_bytes, info.block_height)
     for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        statistics.add(cube_bhw[:, valid_hw].T)
+        for rows in row_chunks(*valid_hw.shape, channels):
+            statistics.add(cube_bhw[:, rows][:, valid_hw[rows]].T)
     return statistics
 
 
@@ -119,11 +120,13 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
 def write_global_scores(reader, statistics, whitening, writer, budget, progress) -> None:
     """Second pass of global RX: score every block of ``reader`` against the background and write it."""
     info = reader.info
-    windows = row_windows(info.height, info.width * len(reader.bands) * 8 * 3, budget, info.block_height)
+    windows = row_windows(info.height, info.width * reader.bytes_per_pixel, budget, info.block_height)
     for first_row, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        pixels_nc = cube_bhw.reshape(cube_bhw.shape[0], -1).T
-        scores = rx.rx_scores(pixels_nc, statistics.mean, whitening).reshape(valid_hw.shape)
-        writer.write(first_row, scores[None], valid_hw)
+        scores_hw = np.empty(valid_hw.shape)
+        for rows in row_chunks(*valid_hw.shape, len(reader.bands)):
+            pixels_nc = cube_bhw[:, rows].reshape(cube_bhw.shape[0], -1).T
+            scores_hw[rows] = rx.rx_scores(pixels_nc, statistics.mean, whitening).reshape(scores_hw[rows].shape)
+        writer.write(first_row, scores_hw[None], valid_hw)
 
 
 def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:

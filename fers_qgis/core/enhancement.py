@@ -136,7 +136,7 @@ def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progr
     """Pass 1: min, max and mean of the model bands over every valid pixel; sets the scene's normalisation."""
     info, reader, matrix = scene.info, scene.reader, scene.matrix
     bands = matrix.shape[0]
-    bytes_per_row = info.width * (len(reader.bands) + 2 * bands) * 8
+    bytes_per_row = info.width * (reader.bytes_per_pixel + 2 * bands * 8)
     windows = row_windows(info.height, bytes_per_row, budget, info.block_height)
     minimum, maximum = np.inf, -np.inf
     sums_b = np.zeros(bands)
@@ -147,7 +147,7 @@ def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progr
         values_bn = to_model_bands(cube_bhw, matrix)[:, valid_hw]
         minimum = min(minimum, float(values_bn.min()))
         maximum = max(maximum, float(values_bn.max()))
-        sums_b += values_bn.sum(axis=1)
+        sums_b += values_bn.sum(axis=1, dtype=np.float64)
         count += values_bn.shape[1]
     if count == 0:
         raise InputError(f"{info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
@@ -242,7 +242,7 @@ class _FeatureBlocks:
         # Spectral tiles take up to 2 halo of context so that a thin block at the image edge can still be grown
         # to the smallest tile the exported branch accepts (see _spectral). Spatial tiles read their own input.
         self.context = 2 * model.halo if need_spectral else 0
-        bytes_per_pixel = len(scene.reader.bands) * 8 + bands * 4 * 8 + (
+        bytes_per_pixel = scene.reader.bytes_per_pixel + bands * 4 * 8 + (
             MODEL_WORKING_BYTES_PER_PIXEL if need_spectral or need_spatial else 0)
         self.blocks = plan_blocks(scene.info.height, scene.info.width, bytes_per_pixel, budget, self.context)
         tile = model.tile_size

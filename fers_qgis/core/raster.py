@@ -45,6 +45,7 @@ class RasterInfo:
     band_names: Tuple[str, ...]
     wavelengths_nm: Tuple[Optional[float], ...]
     block_height: int
+    block_width: int
 
 
 def open_dataset(path: str) -> gdal.Dataset:
@@ -103,6 +104,7 @@ def describe_raster(path: str) -> RasterInfo:
         band_names=tuple(band.GetDescription() or f"Band {index + 1}" for index, band in enumerate(bands)),
         wavelengths_nm=tuple(_wavelength_nm(band) for band in bands),
         block_height=max(1, bands[0].GetBlockSize()[1]),
+        block_width=max(1, bands[0].GetBlockSize()[0]),
     )
 
 
@@ -141,8 +143,29 @@ def _nodata_as_float(nodata: Optional[float], dtype: np.dtype) -> Optional[float
     return float(dtype.type(nodata))
 
 
+# Band types whose every value float32 holds exactly: windows of these are read as float32 (half the memory).
+_FLOAT32_EXACT = {np.dtype(name) for name in ("uint8", "int8", "uint16", "int16", "float32")}
+# Largest float64 pixel matrix that statistics and scoring build from a window at once.
+CHUNK_BYTES = 32 * 2**20
+
+
+def row_chunks(row_count: int, width: int, channels: int) -> Iterator[slice]:
+    """Slices of a window's rows whose float64 pixel matrix stays within CHUNK_BYTES."""
+    rows = max(1, CHUNK_BYTES // max(1, width * channels * 8))
+    for start in range(0, row_count, rows):
+        yield slice(start, min(start + rows, row_count))
+
+
 class BlockReader:
-    """Reads row windows of selected bands as float64 with the valid-pixel mask of the same window.
+    """Reads windows of selected bands with the valid-pixel mask of the same window, in bounded memory.
+
+    Windows are float32 when every selected band's type fits it exactly (8- and 16-bit integers, float32), else
+    float64 (``bytes_per_pixel`` says what a window costs). Each read fills one reusable buffer: the returned cube
+    is valid until the next read, so a pass over a raster holds one window, not two.
+
+    GDAL keeps decoded blocks in a process-wide cache (5% of RAM by default) until it is full. A window is read in
+    pieces one file block wide and the reader drops its blocks after each piece, so the cache never holds more
+    than one piece of this raster; QGIS's own cache setting is left alone.
 
     A pixel is valid when every selected band is finite and differs from that band's nodata value, and the
     optional mask raster (first band) is non-zero and not its own nodata there.
@@ -151,9 +174,14 @@ class BlockReader:
     def __init__(self, info: RasterInfo, bands: Sequence[int], mask_path: Optional[str] = None):
         self.info = info
         self.bands = tuple(bands)
+        exact = all(info.numpy_dtypes[band - 1] in _FLOAT32_EXACT for band in self.bands)
+        self.dtype = np.dtype(np.float32 if exact else np.float64)
+        self.bytes_per_pixel = len(self.bands) * self.dtype.itemsize
+        self._may_be_non_finite = any(info.numpy_dtypes[band - 1].kind == "f" for band in self.bands)
+        self._buffer = np.empty(0, dtype=self.dtype)
         self._dataset = open_dataset(info.path)
         self._nodata = [_nodata_as_float(info.nodata[band - 1], info.numpy_dtypes[band - 1]) for band in self.bands]
-        self._mask_band = None
+        self._mask_dataset = None
         self._mask_nodata = None
         if mask_path:
             mask_info = describe_raster(mask_path)
@@ -162,44 +190,63 @@ class BlockReader:
                     f"The mask raster is {mask_info.width} x {mask_info.height} pixels but the input is "
                     f"{info.width} x {info.height}: they must cover the same pixel grid.")
             self._mask_dataset = open_dataset(mask_path)
-            self._mask_band = self._mask_dataset.GetRasterBand(1)
             self._mask_nodata = _nodata_as_float(mask_info.nodata[0], mask_info.numpy_dtypes[0])
 
     def read(self, first_row: int, row_count: int, first_column: int = 0, column_count: Optional[int] = None
              ) -> Tuple[np.ndarray, np.ndarray]:
-        """Return (cube_bhw float64, valid_hw bool) for rows [first_row, first_row + row_count) and columns
-        [first_column, first_column + column_count) (default: every column)."""
+        """Return (cube_bhw, valid_hw bool) for rows [first_row, first_row + row_count) and columns
+        [first_column, first_column + column_count) (default: every column). cube_bhw is overwritten by the next
+        read."""
         width = self.info.width - first_column if column_count is None else column_count
+        size = len(self.bands) * row_count * width
+        if self._buffer.size < size:
+            self._buffer = None  # release the old buffer before allocating the larger one
+            self._buffer = np.empty(size, dtype=self.dtype)
+        cube_bhw = self._buffer[:size].reshape(len(self.bands), row_count, width)
+        mask = None
         with gdal_errors_as_exceptions():
             try:
-                # One dataset-level read of all bands: pixel-interleaved files decompress each block once.
-                cube_bhw = self._dataset.ReadAsArray(first_column, first_row, width, row_count,
-                                                     band_list=list(self.bands),
-                                                     buf_type=gdal.GDT_Float64).reshape(-1, row_count, width)
-                mask = None
-                if self._mask_band is not None:
-                    mask = self._mask_band.ReadAsArray(first_column, first_row, width, row_count,
-                                                       buf_type=gdal.GDT_Float64)
+                for column, columns in self._column_pieces(first_column, width):
+                    # One dataset-level read of all bands: pixel-interleaved files decode each block once.
+                    self._dataset.ReadAsArray(column, first_row, columns, row_count, band_list=list(self.bands),
+                                              buf_obj=cube_bhw[:, :, column - first_column:][:, :, :columns])
+                    self._dataset.FlushCache()
+                if self._mask_dataset is not None:
+                    mask = self._mask_dataset.GetRasterBand(1).ReadAsArray(
+                        first_column, first_row, width, row_count, buf_type=gdal.GDT_Float64)
+                    self._mask_dataset.FlushCache()
             except RuntimeError as error:
                 raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of "
                                  f"{os.path.basename(self.info.path)} failed: {error}") from error
-        valid_hw = np.isfinite(cube_bhw).all(axis=0)
-        for plane, nodata in enumerate(self._nodata):
+        valid_hw = np.ones((row_count, width), dtype=bool)
+        for plane, nodata in zip(cube_bhw, self._nodata):
+            if self._may_be_non_finite:
+                valid_hw &= np.isfinite(plane)
             if nodata is not None:
-                valid_hw &= cube_bhw[plane] != nodata
+                valid_hw &= plane != nodata
         if mask is not None:
             valid_hw &= np.isfinite(mask) & (mask != 0)
             if self._mask_nodata is not None:
                 valid_hw &= mask != self._mask_nodata
         # Invalid pixels hold arbitrary values (NaN, fill values); zero them so arithmetic on blocks stays finite.
-        cube_bhw[:, ~valid_hw] = 0.0
+        if not valid_hw.all():
+            cube_bhw[:, ~valid_hw] = 0.0
         return cube_bhw, valid_hw
+
+    def _column_pieces(self, first_column: int, width: int) -> Iterator[Tuple[int, int]]:
+        """(first column, column count) pieces of a window, cut at the file's block columns."""
+        block_width = self.info.block_width
+        column, stop = first_column, first_column + width
+        while column < stop:
+            piece_stop = min(stop, (column // block_width + 1) * block_width)
+            yield column, piece_stop - column
+            column = piece_stop
 
     def close(self) -> None:
         """Release the files now (a temporary file can then be deleted, also on Windows)."""
         self._dataset = None
-        self._mask_band = None
         self._mask_dataset = None
+        self._buffer = np.empty(0, dtype=self.dtype)
 
 
 def check_output_path(output_path: str, input_paths: Sequence[str]) -> None:

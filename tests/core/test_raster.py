@@ -56,6 +56,27 @@ def test_nodata_values_of_every_type_mark_invalid_pixels(tmp_path, dtype, nodata
     assert valid[1, 2] == (not representable)
 
 
+@pytest.mark.parametrize("numpy_type, expected", [("uint16", np.float32), ("float32", np.float32),
+                                                   ("int32", np.float64), ("float64", np.float64)])
+def test_tiled_windows_match_gdal_and_leave_no_blocks_in_gdal_cache(tmp_path, numpy_type, expected):
+    rng = np.random.default_rng(3)
+    cube = rng.integers(0, 30000, size=(5, 70, 90)).astype(numpy_type)
+    path = str(tmp_path / "tiled.tif")
+    dataset = gdal.GetDriverByName("GTiff").CreateCopy(path, gdal.Open(write_raster(tmp_path / "s.tif", cube)),
+                                                       options=["TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16"])
+    dataset = None
+    info = describe_raster(path)
+    assert (info.block_width, info.block_height) == (16, 16)
+    reader = BlockReader(info, (2, 4, 5))
+    assert reader.dtype == expected
+    cache_before = gdal.GetCacheUsed()  # the cache is process-wide: other tests' datasets may hold blocks
+    for first_row, rows, first_column, columns in [(0, 70, 0, 90), (5, 20, 7, 41), (69, 1, 89, 1), (30, 33, 17, 16)]:
+        window, valid = reader.read(first_row, rows, first_column, columns)
+        np.testing.assert_array_equal(window, cube[[1, 3, 4], first_row:first_row + rows,
+                                                   first_column:first_column + columns])
+        assert valid.all() and gdal.GetCacheUsed() <= cache_before
+
+
 def test_writer_leaves_nothing_on_error_and_keeps_the_previous_file(tmp_path):
     info = describe_raster(write_raster(tmp_path / "in.tif", np.zeros((2, 4, 5), dtype=np.float32)))
     output = tmp_path / "out.tif"

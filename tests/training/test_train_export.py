@@ -150,3 +150,11 @@ def test_resume_keeps_the_runs_schedule(tmp_path):
     config, resume = train.parse_args(base)
     assert resume and config.epochs == 4
     assert train.parse_args(base + ["--epochs", "6"])[0].epochs == 6
+
+
+def test_zero_epochs_saves_the_untrained_networks_for_the_ablation_baseline(scenes, tmp_path):
+    out = tmp_path / "untrained"
+    assert train.main(["--stage", "student", *common(scenes, out, "--epochs", "0", "--seed", "4")]) == 0
+    saved = torch.load(out / train.STUDENT_FILE)
+    assert saved.keys() == train.SpatialStudent(BANDS).state_dict().keys()
+    assert not (out / train.HISTORY_FILE).exists()
