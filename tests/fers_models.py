@@ -94,35 +94,10 @@ class ExportedModelSet:
             return self.spectral(torch.from_numpy(x_bhw.astype(np.float32))[None])[0].double().numpy()
 
     def spatial_reference(self, x_bhw: np.ndarray) -> np.ndarray:
-        """spa_f by the documented tiling rule, in memory: tiles at stride T/2 (the last flush with the edge),
-        axes shorter than T reflect-padded (centred) up to T, tiles blended with sin^2 weights."""
-        bands, height, width = x_bhw.shape
+        """spa_f by the documented tiling rule, in memory (the training package's torch pipeline)."""
+        from training.inference import spatial_features
 
-        def starts(extent):
-            if extent <= TILE:
-                return [0]
-            return sorted(set(list(range(0, extent - TILE, TILE // 2)) + [extent - TILE]))
-
-        def padding(extent):
-            missing = max(TILE - extent, 0)
-            return missing // 2, missing - missing // 2
-
-        weights_1d = np.sin(np.pi * (np.arange(TILE) + 0.5) / TILE) ** 2
-        pad_rows, pad_cols = padding(height), padding(width)
-        total = np.zeros((bands, height, width))
-        weight_sum = np.zeros((height, width))
-        for row in starts(height):
-            for col in starts(width):
-                tile = x_bhw[:, row:row + TILE, col:col + TILE]
-                tile = np.pad(tile, ((0, 0), pad_rows, pad_cols), mode="reflect")
-                with torch.no_grad():
-                    features = self.spatial(torch.from_numpy(tile.astype(np.float32))[None])[0].double().numpy()
-                weights = np.outer(weights_1d, weights_1d)
-                features = features[:, pad_rows[0]:TILE - pad_rows[1], pad_cols[0]:TILE - pad_cols[1]]
-                weights = weights[pad_rows[0]:TILE - pad_rows[1], pad_cols[0]:TILE - pad_cols[1]]
-                total[:, row:row + TILE, col:col + TILE] += features * weights
-                weight_sum[row:row + TILE, col:col + TILE] += weights
-        return total / weight_sum
+        return spatial_features(self.spatial, x_bhw.astype(np.float32), TILE)
 
 
 def normalised_first_bands(cube_bhw: np.ndarray, bands: int, valid_hw: np.ndarray, scale: float = 0.1) -> np.ndarray:

@@ -1,9 +1,15 @@
 """Small test rasters written with GDAL, shared by the core and processing tests."""
+import glob
+import os
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from osgeo import gdal, gdal_array, osr
+
+# Real labelled scenes (NAME.tif + NAME_gt.tif) beside the project; tests using them skip when it is absent.
+EVAL_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "eval"))
+EVAL_SCENES = sorted(glob.glob(os.path.join(EVAL_DIR, "*_gt.tif")))
 
 # A 30 m grid in UTM zone 33N: georeferencing that a test can recognise in an output.
 TEST_GEOTRANSFORM = (500000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0)

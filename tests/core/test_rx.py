@@ -1,5 +1,4 @@
 """Global and local RX in the core: streaming agrees with in-memory references, on small and on real scenes."""
-import glob
 import os
 
 import numpy as np
@@ -12,10 +11,8 @@ from fers_qgis.core.errors import Cancelled, InputError
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.progress import Progress
 from fers_qgis.core.raster import OUTPUT_NODATA
-from tests.helpers import write_raster
+from tests.helpers import EVAL_DIR, EVAL_SCENES, write_raster
 
-EVAL_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "eval")
-EVAL_SCENES = sorted(glob.glob(os.path.join(EVAL_DIR, "*_gt.tif")))
 # rx_auc column of ../shared/data/README.md
 PUBLISHED_RX_AUC = {
     "sandiego_planes": 0.9403, "texas_coast_2": 0.9952, "pavia_beach_4": 0.9887, "pavia_centre": 0.9982,

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from scripts import qgis_process as runner
-from tests.helpers import TEST_EPSG, TEST_GEOTRANSFORM, anomaly_scene, read_raster, same_crs, write_raster
+from fers_qgis.core.onnx_runtime import shipped_models
+from tests.helpers import EVAL_DIR, EVAL_SCENES, TEST_EPSG, TEST_GEOTRANSFORM, anomaly_scene, read_raster, same_crs, write_raster
 
 ALGORITHM = "fers:detectanomaliesrx"
 
@@ -104,3 +105,23 @@ def test_qgis_process_runs_fers_like_the_core(scene, fers_model, tmp_path):
     expected = tmp_path / "core.tif"
     detect_fers(scene.path, str(expected), fers_model.spectral_path, FersOptions())
     np.testing.assert_array_equal(read_raster(str(output)).cube_bhw, read_raster(str(expected)).cube_bhw)
+
+
+@pytest.mark.skipif(not EVAL_SCENES, reason=f"real scenes not found in {EVAL_DIR}")
+@pytest.mark.skipif(not shipped_models(), reason="no model is shipped under resources/models")
+def test_qgis_process_reproduces_the_evaluation_cli_on_real_scenes(tmp_path):
+    """Issue 4's acceptance: the algorithm with its default model gives the evaluation CLI's AUC on every scene."""
+    from training.evaluate import evaluate_scene, labelled_scenes, make_detector
+
+    profile = str(tmp_path / "profile")
+    runner.provide_onnxruntime(profile)
+
+    def through_qgis_process(scene, output):
+        completed = runner.run_algorithm("fers:detectanomaliesfers", {"INPUT": scene, "OUTPUT": output}, profile)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+
+    cli_detector = make_detector("fers")
+    for name in labelled_scenes(EVAL_DIR):
+        ours = evaluate_scene(through_qgis_process, EVAL_DIR, name, str(tmp_path))
+        cli = evaluate_scene(cli_detector, EVAL_DIR, name, str(tmp_path))
+        assert abs(ours.auc - cli.auc) <= 1e-4, (name, ours.auc, cli.auc)
