@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, gdal_array
 
 from .errors import InputError
 
 OUTPUT_NODATA = -9999.0
-_GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER"]
+_GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 
 
 @contextlib.contextmanager
@@ -265,15 +265,18 @@ def check_output_path(output_path: str, input_paths: Sequence[str]) -> None:
 
 
 class RasterWriter:
-    """Float32 GeoTIFF on the input's pixel grid, written to a hidden file and renamed into place on success.
+    """GeoTIFF (Float32 unless told otherwise) on the input's pixel grid, written to a hidden file and renamed into place on success.
 
     Used as a context manager: if the block raises (an error or a cancel), the hidden file is deleted and any
     previous file at the output path is left untouched, so a failed run never leaves a partial output.
     """
 
     def __init__(self, output_path: str, like: RasterInfo, band_names: Sequence[str],
-                 wavelengths_nm: Optional[Sequence[Optional[float]]] = None, nodata: float = OUTPUT_NODATA):
+                 wavelengths_nm: Optional[Sequence[Optional[float]]] = None, nodata: float = OUTPUT_NODATA,
+                 data_type: int = gdal.GDT_Float32):
         self.output_path = output_path
+        self._data_type = data_type
+        self._numpy_type = gdal_array.GDALTypeCodeToNumericTypeCode(data_type)
         self._like = like
         self._band_names = list(band_names)
         self._wavelengths = list(wavelengths_nm) if wavelengths_nm else [None] * len(self._band_names)
@@ -287,7 +290,10 @@ class RasterWriter:
         with gdal_errors_as_exceptions():
             try:
                 self._dataset = driver.Create(self._partial_path, self._like.width, self._like.height,
-                                              len(self._band_names), gdal.GDT_Float32, _GTIFF_OPTIONS)
+                                              len(self._band_names), self._data_type, _GTIFF_OPTIONS + [
+                                                  # floating-point or horizontal differencing before deflate
+                                                  "PREDICTOR=3" if np.dtype(self._numpy_type).kind == "f"
+                                                  else "PREDICTOR=2"])
             except RuntimeError as error:
                 raise InputError(f"Cannot create the output file {self.output_path!r}: {error}") from error
         self._dataset.SetGeoTransform(self._like.geotransform)
@@ -303,7 +309,7 @@ class RasterWriter:
 
     def write(self, first_row: int, values_bhw: np.ndarray, valid_hw: np.ndarray, first_column: int = 0) -> None:
         """Write a (bands, rows, columns) block at (first_row, first_column); invalid pixels become nodata."""
-        block = np.where(valid_hw[None], values_bhw, self._nodata).astype(np.float32)
+        block = np.where(valid_hw[None], values_bhw, self._nodata).astype(self._numpy_type)
         with gdal_errors_as_exceptions():
             # One dataset-level write of all bands: each (pixel-interleaved) file block is encoded once per call.
             self._dataset.WriteArray(block, first_column, first_row)

@@ -10,9 +10,11 @@ from qgis.core import (
 
 from ...core.enhancement import FersOptions, detect_fers
 from ...core.errors import FersError
+from ...core.progress import Stage
 from ..feedback import FeedbackProgress
 from ..layers import raster_file
 from .base import FersAlgorithm
+from .decisions import AnomalyDecisions
 from .fers_model import FersModelParameters
 
 # Enum entries in order: label, then the core's (detector, fusion); fusion None is the model's own rule.
@@ -26,7 +28,7 @@ DETECTOR_CHOICES = (
 )
 
 
-class DetectAnomaliesFers(FersModelParameters, FersAlgorithm):
+class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
     """Enhances the background with a FERS model set, then scores each pixel with RX."""
 
     ALGORITHM_ID = "detectanomaliesfers"
@@ -77,13 +79,15 @@ class DetectAnomaliesFers(FersModelParameters, FersAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.MASK, self.tr("Mask (non-zero: pixels to use)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("FERS anomaly scores")))
+        self.add_decision_parameters()
 
     def _options(self, parameters, context) -> FersOptions:
         detector, fusion = DETECTOR_CHOICES[self.parameterAsEnum(parameters, self.DETECTOR, context)][1]
         return FersOptions(detector=detector, fusion=fusion,
                            inner_window=self.parameterAsInt(parameters, self.INNER_WINDOW, context),
                            outer_window=self.parameterAsInt(parameters, self.OUTER_WINDOW, context),
-                           scale_scores=self.parameterAsBoolean(parameters, self.SCALE, context))
+                           scale_scores=self.parameterAsBoolean(parameters, self.SCALE, context),
+                           use_gpu=self.use_gpu(parameters, context))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
@@ -93,7 +97,8 @@ class DetectAnomaliesFers(FersModelParameters, FersAlgorithm):
         if not ok:
             return ok, message
         problem = self._window_problem(parameters, context) or \
-            self.geotiff_problem(parameters, context, (self.OUTPUT,)) or self.model_problem(parameters, context)
+            self.geotiff_problem(parameters, context, (self.OUTPUT,)) or self.model_problem(parameters, context) \
+            or self.decision_problem(parameters, context)
         return (False, problem) if problem else (True, "")
 
     def _window_problem(self, parameters, context):
@@ -115,15 +120,15 @@ class DetectAnomaliesFers(FersModelParameters, FersAlgorithm):
         model_path = self.model_path(parameters, context)
 
         progress = FeedbackProgress(feedback)
+        scoring_end = 0.85 if self.wants_decisions(parameters, context) else 1.0
         try:
             summary = detect_fers(input_path, output_path, model_path, self._options(parameters, context),
-                                  mask_path, progress)
+                                  mask_path, Stage(progress, 0.0, scoring_end))
         except FersError as error:  # Cancelled and MissingDependency included: their messages say what happened
             raise QgsProcessingException(str(error)) from error
 
         progress.info(self.tr("Scored {} valid pixels with {} model bands in {:.1f} s.").format(
             summary.valid_pixels, summary.bands_used, summary.seconds))
-        if context.willLoadLayerOnCompletion(output_path):
-            details = context.layerToLoadOnCompletionDetails(output_path)
-            details.name = self.tr("{} FERS anomalies").format(layer.name())
-        return {self.OUTPUT: output_path}
+        decisions = self.write_decisions(parameters, context, Stage(progress, scoring_end, 1.0), output_path, layer,
+                                         "FERS")
+        return {self.OUTPUT: output_path, **decisions}

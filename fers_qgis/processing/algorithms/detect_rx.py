@@ -10,9 +10,11 @@ from qgis.core import (
 
 from ...core.detection import DETECTORS, RxOptions, detect_rx
 from ...core.errors import FersError
+from ...core.progress import Stage
 from ..feedback import FeedbackProgress
 from ..layers import raster_file
 from .base import FersAlgorithm
+from .decisions import AnomalyDecisions
 
 # Enum labels in the order of the core's DETECTORS: the enum index selects the core's detector name.
 DETECTOR_LABELS = {
@@ -21,7 +23,7 @@ DETECTOR_LABELS = {
 }
 
 
-class DetectAnomaliesRx(FersAlgorithm):
+class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
     """Scores each pixel with the RX detector and writes a single-band anomaly-score GeoTIFF."""
 
     ALGORITHM_ID = "detectanomaliesrx"
@@ -71,6 +73,7 @@ class DetectAnomaliesRx(FersAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.MASK, self.tr("Mask (non-zero: pixels to use)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("RX anomaly scores")))
+        self.add_decision_parameters()
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
@@ -79,8 +82,8 @@ class DetectAnomaliesRx(FersAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        problem = self._window_problem(parameters, context) or self.geotiff_problem(parameters, context,
-                                                                                    (self.OUTPUT,))
+        problem = self._window_problem(parameters, context) or \
+            self.geotiff_problem(parameters, context, (self.OUTPUT,)) or self.decision_problem(parameters, context)
         return (False, problem) if problem else (True, "")
 
     def _window_problem(self, parameters, context):
@@ -117,14 +120,14 @@ class DetectAnomaliesRx(FersAlgorithm):
         output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
 
         progress = FeedbackProgress(feedback)
+        scoring_end = 0.85 if self.wants_decisions(parameters, context) else 1.0
         try:
-            summary = detect_rx(input_path, output_path, options, mask_path, progress)
+            summary = detect_rx(input_path, output_path, options, mask_path, Stage(progress, 0.0, scoring_end))
         except FersError as error:  # Cancelled included: its message says the run was cancelled
             raise QgsProcessingException(str(error)) from error
 
         progress.info(self.tr("Scored {} valid pixels using {} bands in {:.1f} s.").format(
             summary.valid_pixels, summary.bands_used, summary.seconds))
-        if context.willLoadLayerOnCompletion(output_path):
-            details = context.layerToLoadOnCompletionDetails(output_path)
-            details.name = self.tr("{} RX anomalies").format(layer.name())
-        return {self.OUTPUT: output_path}
+        decisions = self.write_decisions(parameters, context, Stage(progress, scoring_end, 1.0), output_path, layer,
+                                         "RX")
+        return {self.OUTPUT: output_path, **decisions}

@@ -80,7 +80,8 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
         try:
             summary = enhance_features(input_path, outputs[self.OUTPUT], self.model_path(parameters, context),
                                        mask_path, spectral_output=outputs[self.SPECTRAL_OUTPUT],
-                                       spatial_output=outputs[self.SPATIAL_OUTPUT], progress=progress)
+                                       spatial_output=outputs[self.SPATIAL_OUTPUT],
+                                       use_gpu=self.use_gpu(parameters, context), progress=progress)
         except FersError as error:
             raise QgsProcessingException(str(error)) from error
 

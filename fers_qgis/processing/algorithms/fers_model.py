@@ -1,5 +1,11 @@
 """What the FERS-model algorithms share: the model parameters (a shipped model set or a model file) and their checks."""
-from qgis.core import QgsProcessingException, QgsProcessingParameterEnum, QgsProcessingParameterFile
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+)
 
 from ...core.errors import FersError
 from ...core.onnx_runtime import load_model_set, model_label, shipped_models
@@ -11,6 +17,7 @@ class FersModelParameters:
 
     MODEL = "MODEL"
     MODEL_FILE = "MODEL_FILE"
+    USE_GPU = "USE_GPU"
 
     def add_model_parameters(self) -> None:
         """Declare MODEL (only when models are shipped) and MODEL_FILE; call from initAlgorithm."""
@@ -22,6 +29,13 @@ class FersModelParameters:
             self.MODEL_FILE, self.tr("Custom model file (*.spectral.onnx; overrides the model above)")
             if self._shipped else self.tr("Model file (*.spectral.onnx)"),
             behavior=QgsProcessingParameterFile.File, extension="onnx", optional=bool(self._shipped)))
+        use_gpu = QgsProcessingParameterBoolean(
+            self.USE_GPU, self.tr("Run the models on the GPU (CUDA) when this onnxruntime has it"), defaultValue=False)
+        use_gpu.setFlags(use_gpu.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(use_gpu)
+
+    def use_gpu(self, parameters, context) -> bool:
+        return self.parameterAsBoolean(parameters, self.USE_GPU, context)
 
     def model_path(self, parameters, context) -> str:
         """The spectral file to load: the custom file when given, else the chosen shipped model."""
