@@ -10,6 +10,7 @@ from qgis.core import (
     QgsSingleBandPseudoColorRenderer,
     QgsStyle,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QColor
 
 # Stretch of the score ramp: anomalies are the top few pixels, so the top 2% saturate the ramp's bright end.
@@ -52,14 +53,17 @@ class _Styler(QgsProcessingLayerPostProcessorInterface):
             self._style(layer)
 
 
-# Processing keeps only a pointer to a post-processor: these module-level instances outlive every run.
-SCORE_STYLER = _Styler(style_scores)
-MASK_STYLER = _Styler(style_mask)
+_LIVE_STYLERS = []
 
 
-def load_styled(context, output_path: str, name: str, styler: _Styler) -> None:
-    """Name an output that Processing will load and style it once loaded."""
+def load_styled(context, output_path: str, name: str, style) -> None:
+    """Name an output that Processing will load, and style it with ``style(layer)`` once loaded."""
     if context.willLoadLayerOnCompletion(output_path):
         details = context.layerToLoadOnCompletionDetails(output_path)
         details.name = name
+        # Processing deletes a post-processor after use but does not own its Python side: keep each one
+        # referenced here until then (deleted ones are dropped), else Python collects it before it runs.
+        _LIVE_STYLERS[:] = [styler for styler in _LIVE_STYLERS if not sip.isdeleted(styler)]
+        styler = _Styler(style)
+        _LIVE_STYLERS.append(styler)
         details.setPostProcessor(styler)

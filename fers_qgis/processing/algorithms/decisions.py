@@ -21,7 +21,7 @@ from qgis.PyQt.QtCore import QVariant
 from ...core import objects
 from ...core.errors import FersError
 from ...core.progress import Stage
-from ..styling import MASK_STYLER, SCORE_STYLER, load_styled
+from ..styling import load_styled, style_mask, style_scores
 
 THRESHOLD_RULE_LABELS = {"top-percent": "Top percent of valid pixels", "score": "Fixed score"}
 OBJECT_FIELDS = (("id", QVariant.Int), ("pixels", QVariant.Int), ("area", QVariant.Double),
@@ -73,7 +73,7 @@ class AnomalyDecisions:
 
         If this fails, the score raster of the run is removed too, so a failed run leaves no outputs."""
         results = {}
-        load_styled(context, score_path, self.tr("{} {} anomalies").format(layer.name(), what), SCORE_STYLER)
+        load_styled(context, score_path, self.tr("{} {} anomalies").format(layer.name(), what), style_scores)
         if not self.wants_decisions(parameters, context):
             return results
         rule, value = self._rule(parameters, context)
@@ -85,7 +85,7 @@ class AnomalyDecisions:
                 flagged = objects.write_mask(score_path, mask_path, threshold, progress=Stage(progress, 0.4, 0.7))
                 progress.info(self.tr("{} pixels flagged as anomalous.").format(flagged))
                 load_styled(context, mask_path, self.tr("{} {} anomaly mask").format(layer.name(), what),
-                            MASK_STYLER)
+                            style_mask)
                 results[self.ANOMALY_MASK] = mask_path
             if parameters.get(self.OBJECTS) not in (None, ""):
                 found = objects.find_objects(score_path, threshold, progress=Stage(progress, 0.7, 1.0))
