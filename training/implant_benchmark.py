@@ -85,18 +85,26 @@ def write_like(path: str, template_path: str, cube_bhw: np.ndarray) -> None:
         dataset = None
 
 
-def run(folder: str, detectors: Sequence[str], draws: int, seed: int, model_path: str = "") -> Dict[str, List[float]]:
-    """AUC of each detector on the same ``draws`` implanted scenes."""
+def run(folder: str, detectors: Sequence[str], draws: int, seed: int, model_path: str = "",
+        hosts: Sequence[str] = ()) -> Dict[str, List[float]]:
+    """AUC of each detector on the same ``draws`` implanted scenes; implants go into the ``hosts`` scenes (by
+    name; default all), donors are any other scene of the folder."""
     paths = scene_paths(folder)
     if len(paths) < 2:
         raise SystemExit(f"{folder} needs at least two scenes (one donates the foreign spectra).")
+    names = [os.path.basename(path)[:-4] for path in paths]
+    unknown = sorted(set(hosts) - set(names))
+    if unknown:
+        raise SystemExit(f"Host scenes {unknown} are not in {folder}.")
+    host_indices = [index for index, name in enumerate(names) if not hosts or name in hosts]
     rng = np.random.default_rng(seed)
     results: Dict[str, List[float]] = {name: [] for name in detectors}
     runners = {name: make_detector(name, model_path) for name in detectors}
     cubes = {path: read_cube(path) for path in paths}
     with tempfile.TemporaryDirectory(prefix="fers-implant-") as workdir:
         for draw in range(draws):
-            host, donor = rng.choice(len(paths), size=2, replace=False)
+            host = host_indices[rng.integers(len(host_indices))]
+            donor = rng.choice([index for index in range(len(paths)) if index != host])
             truth_path = paths[host][:-4] + "_gt.tif"
             known = read_first_band(truth_path) == 1 if os.path.exists(truth_path) else None
             sample = implant(cubes[paths[host]], cubes[paths[donor]], rng, known_anomalies_hw=known)
@@ -125,10 +133,12 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="", help="FERS model set (.spectral.onnx); default: shipped")
     parser.add_argument("--draws", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hosts", default="", help="comma-separated scene names to implant into (default all)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    results = run(args.scenes, args.detectors, args.draws, args.seed, args.model)
+    results = run(args.scenes, args.detectors, args.draws, args.seed, args.model,
+                  [name for name in args.hosts.split(",") if name])
     print(f"{args.draws} implant draws into {args.scenes} (seed {args.seed}), {time.perf_counter() - started:.0f} s")
     for name in args.detectors:
         print(f"  {name:<16} AUC {interval(results[name])}")

@@ -33,15 +33,18 @@ from .detection import (DetectionSummary, check_statistics, check_windows, write
 from .errors import InputError
 from .onnx_runtime import FersModelSet, load_model_set
 from .progress import Progress, Stage
-from .raster import (BlockReader, RasterInfo, RasterWriter, check_output_path, describe_raster,
+from .raster import (BlockReader, FlushingWrites, RasterInfo, RasterWriter, check_output_path, describe_raster,
                      gdal_errors_as_exceptions, iter_blocks, row_windows)
 from .spectral import MinMaxNormaliser, band_matrix, to_model_bands
+from .memory import release_free_memory
 
 # The published detectors and their comparisons: which cube RX runs on, and how.
 DETECTORS = ("fers", "fers-spectral", "fers-spatial", "rx", "fers-local")
 # An estimate of what the ONNX branches hold in flight per pixel (the released spectral branch carries about a
 # thousand float32 channels per pixel); it sizes blocks, it is not a hard limit.
-MODEL_WORKING_BYTES_PER_PIXEL = 4096
+MODEL_WORKING_BYTES_PER_PIXEL = 8192
+# Strip heights are multiples of this when strips are taller: the tile heights of the files written here.
+ALIGNED_ROWS = 256
 # Smallest block side: smaller blocks would spend most of their time on halo and overlapping tiles.
 MIN_BLOCK_SIDE = 16
 SUM, SPATIAL, SPECTRAL, PLAIN = "x+spa_f+spe_f", "x+spa_f", "x+spe_f", "x"
@@ -210,6 +213,8 @@ def plan_blocks(height: int, width: int, bytes_per_pixel: int, budget: int, cont
     """
     pixels = max(1, budget // bytes_per_pixel)
     rows = pixels // width - 2 * context
+    if rows > ALIGNED_ROWS:
+        rows -= rows % ALIGNED_ROWS  # strips then end on whole file tiles, which can be flushed complete
     if rows >= min(height, MIN_BLOCK_SIDE):
         return BlockPlan(height, width, max(1, min(rows, height)), width)
     columns = pixels // height - 2 * context
@@ -345,6 +350,7 @@ class _TempRaster:
             except RuntimeError as error:
                 raise InputError(f"Cannot write temporary data next to the output ({path}): {error}") from error
         self.minimum, self.maximum = np.inf, -np.inf
+        self._flushing = FlushingWrites()
 
     def write(self, first_row: int, values_bhw: np.ndarray, valid_hw: np.ndarray, first_column: int = 0) -> None:
         """Write a block (same call as RasterWriter.write) and track the range of its valid values."""
@@ -354,6 +360,7 @@ class _TempRaster:
             self.maximum = max(self.maximum, float(np.nanmax(block)))
         with gdal_errors_as_exceptions():
             self._dataset.WriteArray(block, first_column, first_row)
+        self._flushing.written(self._dataset, block.nbytes)
 
     def finish(self) -> BlockReader:
         """Close for writing and return a reader of all bands (NaN pixels read as invalid)."""
@@ -423,6 +430,7 @@ def _run_feature_pass(features: _FeatureBlocks, sinks: Dict[str, object],
             if name in statistics and valid_hw.any():
                 # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
                 statistics[name].add(cube[:, valid_hw].astype(np.float32).astype(np.float64).T)
+        release_free_memory()
         progress.set_fraction((index + 1) / len(features.blocks))
 
 
@@ -522,6 +530,7 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
                     write_local_scores(cube_reader, statistics[name], whitening, options, sink, budget, stage)
                 else:
                     write_global_scores(cube_reader, statistics[name], whitening, sink, budget, stage)
+                cube_reader.close()  # its window buffer is not needed by the next cube
                 if not direct:
                     score_files.append(sink)
             if not direct:

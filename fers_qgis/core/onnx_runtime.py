@@ -68,6 +68,7 @@ def _open_session(onnxruntime, path: str, use_gpu: bool):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 1
     options.log_severity_level = 3  # onnxruntime's warnings are not for the user
+    options.enable_cpu_mem_arena = False
     try:
         return onnxruntime.InferenceSession(path, sess_options=options, providers=_providers(onnxruntime, use_gpu))
     except Exception as error:  # onnxruntime raises its own pybind classes (InvalidProtobuf, Fail, ...)

@@ -145,6 +145,9 @@ def _nodata_as_float(nodata: Optional[float], dtype: np.dtype) -> Optional[float
 
 # Band types whose every value float32 holds exactly: windows of these are read as float32 (half the memory).
 _FLOAT32_EXACT = {np.dtype(name) for name in ("uint8", "int8", "uint16", "int16", "float32")}
+# Written blocks wait in GDAL's process-wide cache until it is full (5% of RAM by default); writers flush them
+# to disk after this many bytes instead.
+WRITE_CACHE_BYTES = 64 * 2**20
 # Largest float64 pixel matrix that statistics and scoring build from a window at once.
 CHUNK_BYTES = 32 * 2**20
 
@@ -264,6 +267,19 @@ def check_output_path(output_path: str, input_paths: Sequence[str]) -> None:
         raise InputError(f"The output folder {folder!r} is not writable.")
 
 
+class FlushingWrites:
+    """Counts bytes written to a dataset and flushes GDAL's cached blocks of it every WRITE_CACHE_BYTES."""
+
+    def __init__(self):
+        self._pending = 0
+
+    def written(self, dataset: gdal.Dataset, nbytes: int) -> None:
+        self._pending += nbytes
+        if self._pending > WRITE_CACHE_BYTES:
+            dataset.FlushCache()
+            self._pending = 0
+
+
 class RasterWriter:
     """GeoTIFF (Float32 unless told otherwise) on the input's pixel grid, written to a hidden file and renamed into place on success.
 
@@ -284,6 +300,7 @@ class RasterWriter:
         folder, name = os.path.split(os.path.abspath(output_path))
         self._partial_path = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.partial.tif")
         self._dataset = None
+        self._flushing = FlushingWrites()
 
     def __enter__(self) -> "RasterWriter":
         driver = gdal.GetDriverByName("GTiff")
@@ -313,6 +330,7 @@ class RasterWriter:
         with gdal_errors_as_exceptions():
             # One dataset-level write of all bands: each (pixel-interleaved) file block is encoded once per call.
             self._dataset.WriteArray(block, first_column, first_row)
+        self._flushing.written(self._dataset, block.nbytes)
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         dataset, self._dataset = self._dataset, None

@@ -10,7 +10,7 @@ pytest.importorskip("torch", reason="the test models are built and exported with
 pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
 
 from fers_qgis.core.detection import RxOptions, detect_rx  # noqa: E402
-from fers_qgis.core.enhancement import (FersOptions, MIN_BLOCK_SIDE, detect_fers, enhance_features,  # noqa: E402
+from fers_qgis.core.enhancement import (ALIGNED_ROWS, MIN_BLOCK_SIDE, FersOptions, detect_fers, enhance_features,  # noqa: E402
                                         plan_blocks, tile_starts)
 from fers_qgis.core.errors import Cancelled, InputError  # noqa: E402
 from fers_qgis.core.onnx_runtime import MissingDependency, load_model_set  # noqa: E402
@@ -305,6 +305,11 @@ def test_block_regions_stay_within_budget_whatever_the_raster_size(height, width
     assert plan.block_h * plan.block_w * len(plan) >= height * width  # the blocks tile the whole raster
     if len(plan) <= 20_000:
         assert sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in first_blocks) == height * width
+
+
+def test_tall_strips_end_on_whole_file_tiles():
+    plan = plan_blocks(3000, 3000, 500, 512 * 2**20, 8)
+    assert plan.block_w == 3000 and plan.block_h % ALIGNED_ROWS == 0
 
 
 @pytest.mark.parametrize("extent, expected", [(20, [0]), (64, [0]), (70, [0, 6]), (130, [0, 32, 64, 66])])
