@@ -4,6 +4,11 @@ Synthetic rasters are generated in a temporary folder (never committed). Every m
 child process, so its peak resident memory (from ``wait4``) is that job's alone, imports included.
 
 ``python -m benchmarks.bench [--sizes 100 1000 3000] [--bands 200] [--dtypes float32 uint16] [--skip-peers]``
+
+Peers: Spectral Python's ``spectral.rx`` (global and windowed, in memory) and the training package's torch
+pipeline (``training.inference``: the whole scene in memory, as the published code runs), on the same untrained
+B = 50 networks that our ONNX pipeline runs. Children may use 80% of physical memory; a peer that needs more
+fails, and the table says so.
 """
 import argparse
 import os
@@ -42,32 +47,91 @@ def write_benchmark_raster(path: str, size: int, bands: int, dtype: str, seed: i
         dataset = None
 
 
-# Child-process job bodies: each prints nothing and exits 0 on success.
+# Child-process job bodies: {src} raster in, {out} file out, {run} an exported model's training run, {model} its
+# spectral ONNX file. Each exits 0 on success; what it prints last becomes the row's note.
 JOBS = {
-    "ours-global-rx": "from fers_qgis.core.detection import detect_rx, RxOptions; detect_rx({src!r}, {out!r})",
+    "ours-global-rx": "from fers_qgis.core.detection import detect_rx; detect_rx({src!r}, {out!r})",
     "ours-local-rx": ("from fers_qgis.core.detection import detect_rx, RxOptions; detect_rx({src!r}, {out!r}, "
                       f"RxOptions(detector='local', inner_window={LOCAL_WINDOWS[0]}, outer_window={LOCAL_WINDOWS[1]}))"),
+    "ours-fers": "from fers_qgis.core.enhancement import detect_fers; detect_fers({src!r}, {out!r}, {model!r})",
     "spectral-global-rx": ("import numpy as np, spectral; from osgeo import gdal; "
                            "d = gdal.Open({src!r}); x = np.moveaxis(d.ReadAsArray(), 0, -1); "
                            "spectral.rx(x)"),
     "spectral-local-rx": ("import numpy as np, spectral; from osgeo import gdal; spectral.settings.show_progress=False; "
                           "d = gdal.Open({src!r}); x = np.moveaxis(d.ReadAsArray(), 0, -1); "
                           f"spectral.rx(x, window={LOCAL_WINDOWS})"),
+    "torch-fers": "from training.inference import scene_scores; scene_scores({run!r}, {src!r})",
 }
+# The peer each of our jobs is compared with.
+PEERS = {"ours-global-rx": "spectral-global-rx", "ours-local-rx": "spectral-local-rx", "ours-fers": "torch-fers"}
+# A job that asks the FERS run to stop after a few seconds and prints how long stopping took.
+CANCEL_JOB = """
+import time
+from fers_qgis.core.enhancement import detect_fers
+from fers_qgis.core.errors import Cancelled
+from fers_qgis.core.progress import Progress
+class StopAfter(Progress):
+    def __init__(self, seconds):
+        self.deadline = time.perf_counter() + seconds
+    def is_cancelled(self):
+        return time.perf_counter() > self.deadline
+progress = StopAfter(20.0)
+try:
+    detect_fers({src!r}, {out!r}, {model!r}, progress=progress)
+except Cancelled:
+    print(f"cancel honoured after {{time.perf_counter() - progress.deadline:.2f}} s")
+"""
 
 
-def measure(job: str, source: str, output: str) -> Tuple[Optional[float], Optional[float], str]:
-    """(seconds, peak MB, note) of one job in a fresh process; None where it failed (e.g. out of memory)."""
-    code = JOBS[job].format(src=source, out=output)
-    started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             env={**os.environ, "OMP_NUM_THREADS": str(os.cpu_count())})
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    error = child.stderr.read().decode(errors="replace").strip().splitlines()
-    if os.waitstatus_to_exitcode(status) != 0:
-        return None, usage.ru_maxrss / 1024, (error[-1] if error else f"exit {status}")[:80]
-    return seconds, usage.ru_maxrss / 1024, ""
+def make_benchmark_model(folder: str) -> Tuple[str, str]:
+    """(run folder, spectral ONNX file) of an untrained B = 50 model set with the shipped architecture: speed and
+    memory do not depend on the weights, and the torch peer runs the very same networks."""
+    import json
+
+    import torch
+
+    from training import export, train
+    from training.models.student import SpatialStudent
+    from training.models.teacher import SpectralEnhancer
+
+    run, _ = benchmark_model_paths(folder)
+    os.makedirs(run, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(SpectralEnhancer(50).state_dict(), os.path.join(run, train.ENHANCER_FILE))
+    torch.save(SpatialStudent(50).state_dict(), os.path.join(run, train.STUDENT_FILE))
+    with open(os.path.join(run, train.CONFIG_FILE), "w") as handle:
+        json.dump({"stage": "student", "bands": 50, "band_mode": "first", "tile_size": 64}, handle)
+    spectral, _ = export.export_run(run, os.path.join(folder, "models"), "bench", summary={"purpose": "benchmark"})
+    return run, spectral
+
+
+def benchmark_model_paths(folder: str) -> Tuple[str, str]:
+    return os.path.join(folder, "model_run"), os.path.join(folder, "models", "bench.spectral.onnx")
+
+
+# Children may use at most 80% of physical memory: an in-memory peer too big for the machine fails with a
+# MemoryError instead of driving the machine into swap or the OOM killer. Set by the child itself: a preexec_fn
+# would make subprocess fork instead of vfork, and the forked copy of this process would count in the child's peak.
+MEMORY_LIMIT = ("import resource; limit = int({limit}); resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n")
+
+
+def measure(code: str) -> Tuple[Optional[float], Optional[float], str]:
+    """(seconds, peak MB, note) of a job in a fresh process; seconds None where it failed (e.g. out of memory)."""
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as error:
+        started = time.perf_counter()
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8
+        child = subprocess.Popen([sys.executable, "-c", MEMORY_LIMIT.format(limit=limit) + code], stdout=output,
+                                 stderr=error, env={**os.environ, "OMP_NUM_THREADS": str(os.cpu_count())})
+        _, status, usage = os.wait4(child.pid, 0)  # the child's own peak resident memory
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        output.seek(0)
+        error.seek(0)
+        lines = output.read().decode(errors="replace").strip().splitlines()
+        failure = error.read().decode(errors="replace").strip().splitlines()
+    if child.returncode != 0:
+        return None, usage.ru_maxrss / 1024, ("failed: " + (failure[-1] if failure else f"exit {status}"))[:90]
+    return seconds, usage.ru_maxrss / 1024, lines[-1] if lines else ""
 
 
 def machine_description() -> str:
@@ -76,40 +140,71 @@ def machine_description() -> str:
             f"Python {platform.python_version()}, numpy {np.__version__}, GDAL {gdal.__version__}")
 
 
+def jobs_for(size: int, dtype: str, args) -> List[str]:
+    """The jobs run on one raster: local RX on the small one only (a covariance per pixel), FERS on float32 at
+    every size and on the other types up to 1000 (the time budget of make bench), peers unless skipped."""
+    jobs = []
+    for job in JOBS:
+        if "local" in job and size > LOCAL_MAX_SIZE:
+            continue
+        if "fers" in job and dtype != "float32" and size > 1000:
+            continue
+        if not job.startswith("ours") and args.skip_peers:
+            continue
+        jobs.append(job)
+    return jobs
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 3000])
     parser.add_argument("--bands", type=int, default=200)
     parser.add_argument("--dtypes", nargs="+", default=["float32", "uint16"], choices=sorted(GDAL_TYPES))
     parser.add_argument("--skip-peers", action="store_true", help="only our detectors")
+    parser.add_argument("--markdown", default="build/bench.md", help="also write the table here")
     args = parser.parse_args(argv)
-    print(f"machine: {machine_description()}")
-    header = f"{'raster':<22} {'detector':<20} {'seconds':>8} {'Mpx*band/s':>11} {'peak MB':>8}  note"
-    print(header)
-    rows: List[str] = []
+    started = time.perf_counter()
+    lines = [f"machine: {machine_description()}", "",
+             "| raster | job | seconds | Mpx x bands / s | peak MB | ours / peer time | ours / peer memory | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory(prefix="fers-bench-") as folder:
+        # Made in a child: this process must stay small, its resident memory counts in every child's peak.
+        subprocess.run([sys.executable, "-c", f"from benchmarks.bench import make_benchmark_model as make; "
+                        f"make({folder!r})"], check=True, capture_output=True)
+        run, model = benchmark_model_paths(folder)
         for size in args.sizes:
             for dtype in args.dtypes:
                 source = os.path.join(folder, f"bench_{size}_{dtype}.tif")
                 write_benchmark_raster(source, size, args.bands, dtype)
                 label = f"{size}x{size}x{args.bands} {dtype}"
-                timings = {}
-                for job in JOBS:
-                    if "local" in job and size > LOCAL_MAX_SIZE:
-                        continue
-                    if job.startswith("spectral") and (args.skip_peers or size * size * args.bands * 8 > 8 * 2**30):
-                        continue  # in-memory peer: would need more than 8 GB for the float64 cube
-                    seconds, peak, note = measure(job, source, os.path.join(folder, f"{job}.tif"))
-                    timings[job] = seconds
-                    rate = f"{size * size * args.bands / seconds / 1e6:11.1f}" if seconds else f"{'-':>11}"
-                    row = f"{label:<22} {job:<20} {seconds or float('nan'):8.2f} {rate} {peak:8.0f}  {note}"
+                results = {}
+                jobs = jobs_for(size, dtype, args)
+                # Peers first, so that each of our rows can show its ratios.
+                for job in sorted(jobs, key=lambda name: name.startswith("ours")):
+                    code = JOBS[job].format(src=source, out=os.path.join(folder, f"{job}.tif"), run=run, model=model)
+                    seconds, peak, note = results[job] = measure(code)
+                    ratios = ["", ""]
+                    peer = results.get(PEERS.get(job, ""))
+                    if peer and seconds:
+                        ratios = [f"{seconds / peer[0]:.2f}" if peer[0] else "peer failed",
+                                  f"{peak / peer[1]:.2f}" if peer[0] else ""]
+                    rate = f"{size * size * args.bands / seconds / 1e6:.1f}" if seconds else "-"
+                    row = (f"| {label} | {job} | {seconds:.2f} | " if seconds else f"| {label} | {job} | - | ") + \
+                        f"{rate} | {peak:.0f} | {ratios[0]} | {ratios[1]} | {note} |"
+                    lines.append(row)
                     print(row, flush=True)
-                    rows.append(row)
-                for kind in ("global-rx", "local-rx"):
-                    ours, theirs = timings.get(f"ours-{kind}"), timings.get(f"spectral-{kind}")
-                    if ours and theirs:
-                        print(f"{label:<22} {kind:<20} ours/spectral time ratio {ours / theirs:.2f}", flush=True)
+                if size == max(args.sizes) and dtype == "float32":
+                    _, peak, note = measure(CANCEL_JOB.format(src=source, out=os.path.join(folder, "cancel.tif"),
+                                                              model=model))
+                    lines.append(f"| {label} | ours-fers cancelled after 20 s | | | {peak:.0f} | | | {note} |")
+                    print(lines[-1], flush=True)
                 os.remove(source)
+    lines += ["", f"make bench took {time.perf_counter() - started:.0f} s"]
+    print(lines[-1])
+    os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
+    with open(args.markdown, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
     return 0
 
 
