@@ -1,4 +1,4 @@
-# fers-qgis: make setup | test | demo | eval | bench
+# fers-qgis: make setup | test | demo | eval | bench | package
 # Works on a fresh Debian 12 machine: installs QGIS and GDAL from Debian, then a venv that sees their bindings.
 SHELL := /bin/bash
 VENV := .venv
@@ -10,7 +10,7 @@ SCENE ?=
 EVAL_SCENES ?= ../shared/data/eval
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: setup test demo eval bench clean
+.PHONY: setup test demo eval bench package clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ eval: setup
 
 bench: setup
 	$(PYTHON) -m benchmarks.bench
+
+package: setup
+	$(PYTHON) -m scripts.package --out dist
 
 clean:
 	rm -rf build demo dist .pytest_cache
