@@ -2,5 +2,6 @@
 from .detect_fers import DetectAnomaliesFers
 from .detect_rx import DetectAnomaliesRx
 from .enhance_features import EnhanceFeaturesFers
+from .evaluate_map import EvaluateAnomalyMap
 
-ALGORITHMS = (DetectAnomaliesRx, DetectAnomaliesFers, EnhanceFeaturesFers)
+ALGORITHMS = (DetectAnomaliesRx, DetectAnomaliesFers, EnhanceFeaturesFers, EvaluateAnomalyMap)

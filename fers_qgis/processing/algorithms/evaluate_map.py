@@ -1,0 +1,80 @@
+"""Evaluate anomaly map: the Processing face of `fers_qgis.core.evaluation`."""
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ...core.errors import FersError
+from ...core.evaluation import evaluate_map, write_report
+from ..feedback import FeedbackProgress
+from ..layers import raster_file
+from .base import FersAlgorithm
+
+
+class EvaluateAnomalyMap(FersAlgorithm):
+    """Scores a detector's map against labelled ground truth, for researchers comparing detectors."""
+
+    ALGORITHM_ID = "evaluateanomalymap"
+    DISPLAY_NAME = "Evaluate anomaly map"
+    TAGS = "roc,auc,evaluation,ground truth,anomaly,accuracy,benchmark"
+    SHORT_DESCRIPTION = "ROC AUC and a report with the ROC curve of an anomaly score map against ground truth."
+
+    SCORES = "SCORES"
+    TRUTH = "TRUTH"
+    MASK = "MASK"
+    REPORT = "REPORT"
+    CURVE = "CURVE"
+    AUC = "AUC"
+    FALSE_ALARM_AUC = "FALSE_ALARM_AUC"
+
+    def shortHelpString(self):  # noqa: N802 (QGIS API)
+        return self.tr(
+            "Compares an anomaly score map (band 1; higher = more anomalous) with a ground-truth raster on the same "
+            "pixel grid, where 1 marks anomaly pixels and any other value background. Nodata pixels of either "
+            "raster, and pixels where the optional mask is zero, are left out.\n\n"
+            "<b>ROC AUC</b>: the area under detection rate vs false-alarm rate over all thresholds, i.e. the "
+            "probability that an anomaly pixel outscores a background pixel (ties count one half). Higher is "
+            "better; 0.5 is chance.\n"
+            "<b>False-alarm AUC</b>: the area under the false-alarm rate as a function of the threshold on scores "
+            "scaled to 0-1, as in the hyperspectral anomaly detection literature (AUC(F, tau)); lower is better.\n"
+            "<b>Report</b>: an HTML page with both figures and the ROC curve, shown in the Processing results "
+            "viewer; <b>ROC curve</b>: the same curve as a PNG image.\n\n"
+            "The score band is read whole (about 50 bytes per pixel while ranking).")
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
+        self.addParameter(QgsProcessingParameterRasterLayer(self.SCORES, self.tr("Anomaly score map")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.TRUTH, self.tr("Ground truth (1 = anomaly)")))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.MASK, self.tr("Mask (non-zero: pixels to evaluate)"), optional=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.REPORT, self.tr("Evaluation report"), fileFilter=self.tr("HTML files (*.html)")))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.CURVE, self.tr("ROC curve image"), fileFilter=self.tr("PNG images (*.png)")))
+        self.addOutput(QgsProcessingOutputNumber(self.AUC, self.tr("ROC AUC")))
+        self.addOutput(QgsProcessingOutputNumber(self.FALSE_ALARM_AUC, self.tr("False-alarm AUC")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        problem = self.unreadable_raster(parameters, context, (self.SCORES, self.TRUTH, self.MASK))
+        return (False, problem) if problem else super().checkParameterValues(parameters, context)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
+        paths = {}
+        for name in (self.SCORES, self.TRUTH, self.MASK):
+            layer = self.parameterAsRasterLayer(parameters, name, context)
+            if layer is not None:
+                paths[name] = raster_file(layer, self.parameterDefinition(name).description())
+        report = self.parameterAsFileOutput(parameters, self.REPORT, context)
+        curve = self.parameterAsFileOutput(parameters, self.CURVE, context)
+        progress = FeedbackProgress(feedback)
+        try:
+            evaluation = evaluate_map(paths[self.SCORES], paths[self.TRUTH], paths.get(self.MASK))
+            write_report(evaluation, report, curve)
+        except FersError as error:
+            raise QgsProcessingException(str(error)) from error
+        progress.info(self.tr("ROC AUC {:.4f}, false-alarm AUC {:.4f} ({} anomaly and {} background pixels).").format(
+            evaluation.auc, evaluation.false_alarm_auc, evaluation.anomaly_pixels, evaluation.background_pixels))
+        progress.set_fraction(1.0)
+        return {self.AUC: evaluation.auc, self.FALSE_ALARM_AUC: evaluation.false_alarm_auc, self.REPORT: report,
+                self.CURVE: curve}
