@@ -112,3 +112,20 @@ def test_algorithm_dialog_accepts_clicked_layer(fers_plugin, scene_layer, qgis_i
     finally:
         dialog.close()
         dialog.deleteLater()
+
+
+def test_every_algorithm_has_help_naming_its_parameters_and_references(fers_plugin):
+    from qgis.core import QgsApplication
+
+    provider = QgsApplication.processingRegistry().providerById("fers")
+    assert len(provider.algorithms()) == 4
+    for algorithm in provider.algorithms():
+        text = algorithm.shortHelpString()
+        assert "Reed" in text and "2510.18781" in text, algorithm.id()
+        for parameter in algorithm.parameterDefinitions():
+            if parameter.isDestination() or parameter.name() in ("INPUT", "MODEL_FILE", "INNER_WINDOW",
+                                                                 "OUTER_WINDOW", "SCORES", "TRUTH"):
+                continue
+            word = {"BANDS": "Bands", "DETECTOR": "Detector", "MASK": "Mask", "MODEL": "Model", "USE_GPU": "GPU",
+                    "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule", "THRESHOLD": "Threshold"}[parameter.name()]
+            assert word in text, (algorithm.id(), parameter.name())

@@ -5,6 +5,16 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..checks import ParameterChecks
 
 
+# Cited at the end of every algorithm's help.
+REFERENCES = (
+    "<p><b>References</b><br>"
+    "RX: I. S. Reed and X. Yu, Adaptive multiple-band CFAR detection of an optical pattern with unknown spectral "
+    "distribution, IEEE Trans. ASSP 38(10), 1990.<br>"
+    "FERD: reverse distillation for hyperspectral anomaly detection, and the HAD100 benchmark (Jin et al.).<br>"
+    "FERS: Jin, Tang, Zhu, Guo, The Rebellious Student: train-once background enhancement for hyperspectral "
+    "anomaly detection, arXiv 2510.18781, 2025.</p>")
+
+
 class FersAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
     """Base of the provider's algorithms: subclasses set the class attributes below and declare parameters."""
 

@@ -29,6 +29,14 @@ OBJECT_FIELDS = (("id", QVariant.Int), ("pixels", QVariant.Int), ("area", QVaria
                  ("centroid_y", QVariant.Double), ("peak_x", QVariant.Double), ("peak_y", QVariant.Double))
 
 
+DECISION_HELP = (
+    "<b>Anomaly mask / anomaly objects</b> (optional outputs): pixels whose score reaches a threshold, as a Byte "
+    "raster (1 = anomaly, 0 = background, shown with a transparent background) and as polygons of 8-connected "
+    "regions with their pixel count, area, peak and mean score, centroid and peak location.\n"
+    "<b>Threshold rule</b>: <i>Top percent</i> (default) flags that percentage of the valid pixels, needing no "
+    "ground truth (default 0.1%); <i>Fixed score</i> flags pixels scoring at least the given value.\n")
+
+
 class AnomalyDecisions:
     """Mixin for the detection algorithms (after QgsProcessingAlgorithm in the bases' order of use)."""
 

@@ -13,9 +13,9 @@ from ...core.errors import FersError
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
 from ..layers import raster_file
-from .base import FersAlgorithm
-from .decisions import AnomalyDecisions
-from .fers_model import FersModelParameters
+from .base import REFERENCES, FersAlgorithm
+from .decisions import DECISION_HELP, AnomalyDecisions
+from .fers_model import MODEL_HELP, FersModelParameters
 
 # Enum entries in order: label, then the core's (detector, fusion); fusion None is the model's own rule.
 DETECTOR_CHOICES = (
@@ -46,21 +46,24 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
 
     def shortHelpString(self):  # noqa: N802 (QGIS API)
         return self.tr(
-            "FERS adds two learned feature maps to the normalised image: a spectral one (from a small local "
-            "network) and a spatial one (from a network that sees 64 x 64 pixel tiles). The background becomes "
-            "more regular, so the RX detector separates anomalies from it better.\n\n"
-            "<b>Model</b>: a shipped model, or a model set's <i>.spectral.onnx</i> file (its spatial companion "
-            "must lie in the same folder). The model says which bands it reads (the first B bands, or B bands "
-            "resampled over the spectrum).\n"
-            "<b>Detector</b>: <i>FERS-RX</i> as published; <i>product rule</i> multiplies the two single-branch RX "
-            "maps; <i>local RX</i> takes each pixel's background from a window (inner/outer sizes below); "
-            "<i>plain RX</i> on the model's bands shows what the enhancement adds.\n"
-            "<b>Scale scores to 0-1</b>: min-max scaling over the valid pixels.\n"
-            "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n\n"
-            "Needs onnxruntime (Plugins > FERS > Install FERS dependencies). Pixels that are nodata or NaN in any "
-            "band the model reads, or masked out, are written as nodata (-9999). The output is a single-band "
-            "Float32 GeoTIFF."
-        )
+            "Scores every pixel of a hyperspectral raster by how anomalous it is, after enhancing the image's "
+            "background with FERS: two small networks trained once on anomaly-free scenes add a spectral and a "
+            "spatial feature map to the normalised image, making the background more regular, so that the RX "
+            "detector separates anomalies from it better. No per-scene training or tuning is needed.\n\n"
+            "<b>Input</b>: a hyperspectral raster (any GDAL format on disk, many bands; wavelengths used when "
+            "present).\n") + self.tr(MODEL_HELP) + self.tr(
+            "<b>Detector</b> (default FERS-RX): <i>FERS-RX</i> as published (RX on x + spatial + spectral "
+            "features; at 50 bands the product of the two single-branch RX maps); <i>product rule</i> forces that "
+            "fusion; <i>local RX</i> takes each pixel's background from the ring between the inner and outer "
+            "windows (odd sizes, defaults 3 and 15); <i>plain RX</i> on the model's bands shows what the "
+            "enhancement adds; the single-branch detectors are for comparison.\n"
+            "<b>Scale scores to 0-1</b> (default off): min-max scaling over the valid pixels.\n"
+            "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n") + \
+            self.tr(DECISION_HELP) + self.tr(
+            "\nPixels that are nodata, NaN or Inf in any band the model reads, or masked out, are written as "
+            "nodata (-9999). Scores are a single-band Float32 GeoTIFF on the input's grid, styled on a perceptual "
+            "ramp stretched between the 2nd and 98th percentiles. Memory stays bounded on rasters of any size.") + \
+            REFERENCES
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (hyperspectral)")))

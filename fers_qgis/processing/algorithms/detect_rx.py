@@ -13,8 +13,8 @@ from ...core.errors import FersError
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
 from ..layers import raster_file
-from .base import FersAlgorithm
-from .decisions import AnomalyDecisions
+from .base import REFERENCES, FersAlgorithm
+from .decisions import DECISION_HELP, AnomalyDecisions
 
 # Enum labels in the order of the core's DETECTORS: the enum index selects the core's detector name.
 DETECTOR_LABELS = {
@@ -50,11 +50,14 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
             "<b>Inner / outer window</b>: odd sizes in pixels, used by the local detector. The inner (guard) "
             "window keeps the target's own pixels out of its background; the outer window must be larger.\n"
             "<b>Bands</b>: the bands to use; none selected means all bands.\n"
-            "<b>Mask</b>: optional raster on the same pixel grid; only pixels where it is non-zero are used.\n\n"
-            "Pixels that are nodata or NaN in any used band, or masked out, take no part in the statistics. The "
-            "output is a single-band Float32 GeoTIFF on the input's grid, with nodata (-9999) where no score "
-            "was computed."
-        )
+            "<b>Mask</b>: optional raster on the same pixel grid; only pixels where it is non-zero are used.\n"
+            "<b>Input</b>: any multi-band raster (hyperspectral or multispectral) that GDAL reads from disk.\n") \
+            + self.tr(DECISION_HELP) + self.tr(
+            "\nPixels that are nodata, NaN or Inf in any used band, or masked out, take no part in the statistics. "
+            "The output is a single-band Float32 GeoTIFF on the input's grid, with nodata (-9999) where no score "
+            "was computed. Global RX reads the raster twice, block by block, so memory stays bounded; the "
+            "covariance is inverted with an eigen-decomposition cutoff, so constant or duplicated bands are "
+            "harmless.") + REFERENCES
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (hyperspectral)")))

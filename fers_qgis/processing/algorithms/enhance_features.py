@@ -9,8 +9,8 @@ from ...core.enhancement import enhance_features
 from ...core.errors import FersError
 from ..feedback import FeedbackProgress
 from ..layers import raster_file
-from .base import FersAlgorithm
-from .fers_model import FersModelParameters
+from .base import REFERENCES, FersAlgorithm
+from .fers_model import MODEL_HELP, FersModelParameters
 
 
 class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
@@ -33,13 +33,10 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
             "trained, plus its spatial and spectral feature maps (one Float32 band per model band, with the "
             "bands' names and wavelengths). Use it with any detector or classifier; <i>Detect anomalies (FERS)</i> "
             "runs RX on it directly.\n\n"
-            "<b>Model</b>: a shipped model, or a model set's <i>.spectral.onnx</i> file (its spatial companion "
-            "must lie in the same folder).\n"
+            "<b>Input</b>: a hyperspectral raster (any GDAL format on disk).\n") + self.tr(MODEL_HELP) + self.tr(
             "<b>Spectral / spatial features</b>: optional extra outputs with each feature map on its own.\n"
             "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n\n"
-            "Needs onnxruntime (Plugins > FERS > Install FERS dependencies). Nodata, NaN and masked pixels are "
-            "written as nodata (-9999)."
-        )
+            "Nodata, NaN and masked pixels are written as nodata (-9999).") + REFERENCES
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (hyperspectral)")))

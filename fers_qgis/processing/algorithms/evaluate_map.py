@@ -10,7 +10,7 @@ from ...core.errors import FersError
 from ...core.evaluation import evaluate_map, write_report
 from ..feedback import FeedbackProgress
 from ..layers import raster_file
-from .base import FersAlgorithm
+from .base import REFERENCES, FersAlgorithm
 
 
 class EvaluateAnomalyMap(FersAlgorithm):
@@ -33,7 +33,8 @@ class EvaluateAnomalyMap(FersAlgorithm):
         return self.tr(
             "Compares an anomaly score map (band 1; higher = more anomalous) with a ground-truth raster on the same "
             "pixel grid, where 1 marks anomaly pixels and any other value background. Nodata pixels of either "
-            "raster, and pixels where the optional mask is zero, are left out.\n\n"
+            "raster are left out.\n"
+            "<b>Mask</b> (optional): a raster on the same grid; only pixels where it is non-zero are evaluated.\n\n"
             "<b>ROC AUC</b>: the area under detection rate vs false-alarm rate over all thresholds, i.e. the "
             "probability that an anomaly pixel outscores a background pixel (ties count one half). Higher is "
             "better; 0.5 is chance.\n"
@@ -41,7 +42,7 @@ class EvaluateAnomalyMap(FersAlgorithm):
             "scaled to 0-1, as in the hyperspectral anomaly detection literature (AUC(F, tau)); lower is better.\n"
             "<b>Report</b>: an HTML page with both figures and the ROC curve, shown in the Processing results "
             "viewer; <b>ROC curve</b>: the same curve as a PNG image.\n\n"
-            "The score band is read whole (about 50 bytes per pixel while ranking).")
+            "The score band is read whole (about 50 bytes per pixel while ranking).") + REFERENCES
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterRasterLayer(self.SCORES, self.tr("Anomaly score map")))

@@ -11,6 +11,16 @@ from ...core.errors import FersError
 from ...core.onnx_runtime import load_model_set, model_label, shipped_models
 
 
+MODEL_HELP = (
+    "<b>Model</b>: a shipped model set (the default reads the raster's first 50 bands, as published), or a model "
+    "set's <i>.spectral.onnx</i> file trained with this project's training package (its <i>.spatial.onnx</i> "
+    "companion must lie in the same folder). Its metadata says which bands it reads: the first B bands (the raster "
+    "needs at least B) or B bands resampled over the spectrum (by wavelength when the raster has wavelength "
+    "metadata, else by band position).\n"
+    "<b>GPU</b> (advanced): run the models with CUDA when the installed onnxruntime has it; CPU otherwise.\n"
+    "Needs onnxruntime in QGIS's Python: Plugins > FERS > Install FERS dependencies.\n")
+
+
 class FersModelParameters:
     """Mixin for QgsProcessingAlgorithm subclasses: adds MODEL (shipped sets, when there are any) and MODEL_FILE
     (a model set's spectral .onnx file, required when nothing is shipped), and resolves them to one file."""
