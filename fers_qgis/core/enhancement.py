@@ -310,9 +310,16 @@ class _FeatureBlocks:
             if place in self._tile_cache:
                 self._tile_cache.move_to_end(place)
                 add(*place, self._tile_cache[place])
+        if missing:
+            # One read of the region under every missing tile: tiles overlap, and many small reads would decode
+            # the same file blocks again and again.
+            top, left = min(row for row, _ in missing), min(col for _, col in missing)
+            bottom, right = max(row for row, _ in missing) + tile_h, max(col for _, col in missing) + tile_w
+            region, _ = self.scene.model_input(top, bottom - top, left, right - left)
         for first in range(0, len(missing), self.tiles_per_run):
             batch = missing[first:first + self.tiles_per_run]
-            tiles = np.stack([self.scene.model_input(row, tile_h, col, tile_w)[0] for row, col in batch])
+            tiles = np.stack([region[:, row - top:row - top + tile_h, col - left:col - left + tile_w]
+                              for row, col in batch])
             if pad_rows != (0, 0) or pad_cols != (0, 0):
                 tiles = np.pad(tiles, ((0, 0), (0, 0), pad_rows, pad_cols), mode="reflect")
             features = self.model.spatial_features(tiles)
