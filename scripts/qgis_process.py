@@ -64,7 +64,7 @@ def run_algorithm(algorithm: str, parameters: Dict[str, str], profile_dir: str =
         with tempfile.TemporaryDirectory(prefix="fers-qgis-profile-") as temporary:
             return run_algorithm(algorithm, parameters, temporary, plugin_path)
     enabled = run(["plugins", "enable", PLUGIN_NAME], profile_dir, plugin_path)
-    if enabled.returncode != 0:
+    if enabled.returncode != 0 and "already enabled" not in enabled.stderr:  # a profile used before
         return enabled
     return run(["run", algorithm, "--", *(f"{key}={value}" for key, value in parameters.items())],
                profile_dir, plugin_path)
