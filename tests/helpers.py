@@ -125,3 +125,10 @@ def anomaly_scene(height: int = 30, width: int = 40, seed: int = 0, strength: fl
         pixels_pb[row * width + column] += mixing @ (strength * unit)
     cube_bhw = pixels_pb.T.reshape(bands, height, width).astype(np.float32)
     return AnomalyScene(cube_bhw, anomalies)
+
+
+def written_anomaly_scene(folder) -> AnomalyScene:
+    """The default anomaly scene written as ``folder/scene.tif`` (its path in ``.path``)."""
+    scene = anomaly_scene()
+    scene.path = write_raster(folder / "scene.tif", scene.cube_bhw)
+    return scene

@@ -7,7 +7,7 @@ import pytest
 
 from scripts import package
 from scripts import qgis_process as runner
-from tests.helpers import anomaly_scene, read_raster, write_raster
+from tests.helpers import read_raster, written_anomaly_scene
 
 REQUIRED_METADATA = ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "homepage",
                      "tracker", "repository", "tags", "icon", "hasProcessingProvider")
@@ -39,8 +39,8 @@ def test_zip_holds_the_plugin_and_its_models_only(archive):
 def test_unpacked_zip_installs_in_a_clean_profile_and_runs(archive, tmp_path):
     plugins = tmp_path / "plugins"
     zipfile.ZipFile(archive).extractall(plugins)
-    scene = anomaly_scene()
-    source = write_raster(tmp_path / "scene.tif", scene.cube_bhw)
+    scene = written_anomaly_scene(tmp_path)
+    source = scene.path
     output = str(tmp_path / "rx.tif")
     completed = runner.run_algorithm("fers:detectanomaliesrx", {"INPUT": source, "OUTPUT": output},
                                      str(tmp_path / "profile"), plugin_path=str(plugins))

@@ -11,16 +11,14 @@ from qgis.core import (
 )
 
 from fers_qgis.processing.styling import style_mask, style_scores
-from tests.helpers import TEST_EPSG, anomaly_scene, read_raster, same_crs, write_raster
+from tests.helpers import TEST_EPSG, read_raster, same_crs, write_raster, written_anomaly_scene
 
 pytestmark = pytest.mark.usefixtures("fers_plugin")
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    scene = anomaly_scene()
-    scene.path = write_raster(tmp_path_factory.mktemp("scene") / "scene.tif", scene.cube_bhw)
-    return scene
+    return written_anomaly_scene(tmp_path_factory.mktemp("scene"))
 
 
 def test_rx_writes_a_top_percent_mask_and_its_objects(scene, tmp_path):

@@ -11,7 +11,8 @@ import pytest
 
 from scripts import qgis_process as runner
 from fers_qgis.core.onnx_runtime import shipped_models
-from tests.helpers import EVAL_DIR, EVAL_SCENES, TEST_EPSG, TEST_GEOTRANSFORM, anomaly_scene, read_raster, same_crs, write_raster
+from tests.helpers import (EVAL_DIR, EVAL_SCENES, TEST_EPSG, TEST_GEOTRANSFORM, read_raster, same_crs,
+                           written_anomaly_scene)
 
 ALGORITHM = "fers:detectanomaliesrx"
 
@@ -30,9 +31,7 @@ def qgis_process(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    scene = anomaly_scene()
-    scene.path = write_raster(tmp_path_factory.mktemp("scene") / "scene.tif", scene.cube_bhw)
-    return scene
+    return written_anomaly_scene(tmp_path_factory.mktemp("scene"))
 
 
 def top_positions(scores_hw, count):
