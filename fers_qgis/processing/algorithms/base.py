@@ -1,8 +1,9 @@
 """What every FERS algorithm declares the same way: identity, group, translation and instance creation."""
-from qgis.core import QgsProcessingAlgorithm
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterDefinition
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..checks import ParameterChecks
+from ..layers import raster_file
 
 
 # Cited at the end of every algorithm's help.
@@ -46,3 +47,13 @@ class FersAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
 
     def shortDescription(self):  # noqa: N802 (QGIS API)
         return self.tr(self.SHORT_DESCRIPTION)
+
+    def raster_source(self, parameters, name, context):
+        """(layer, file path) of a raster parameter; (None, None) for an empty optional one."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        definition = self.parameterDefinition(name)
+        if layer is None:
+            if definition.flags() & QgsProcessingParameterDefinition.FlagOptional:
+                return None, None
+            raise QgsProcessingException(self.invalidRasterError(parameters, name))
+        return layer, raster_file(layer, definition.description())

@@ -12,7 +12,6 @@ from ...core.enhancement import FersOptions, detect_fers
 from ...core.errors import FersError
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
-from ..layers import raster_file
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 from .fers_model import MODEL_HELP, FersModelParameters
@@ -111,14 +110,8 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
         return self.window_problem(options.inner_window, options.outer_window)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if layer is None:
-            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
-        input_path = raster_file(layer, self.parameterDefinition(self.INPUT).description())
-        mask_layer = self.parameterAsRasterLayer(parameters, self.MASK, context)
-        mask_path = None
-        if mask_layer is not None:
-            mask_path = raster_file(mask_layer, self.parameterDefinition(self.MASK).description())
+        layer, input_path = self.raster_source(parameters, self.INPUT, context)
+        _, mask_path = self.raster_source(parameters, self.MASK, context)
         output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         model_path = self.model_path(parameters, context)
 

@@ -12,7 +12,6 @@ from ...core.detection import DETECTORS, RxOptions, detect_rx
 from ...core.errors import FersError
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
-from ..layers import raster_file
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 
@@ -106,20 +105,14 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
         return tuple(self.parameterAsInts(parameters, self.BANDS, context))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if layer is None:
-            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
-        mask_layer = self.parameterAsRasterLayer(parameters, self.MASK, context)
+        layer, input_path = self.raster_source(parameters, self.INPUT, context)
+        _, mask_path = self.raster_source(parameters, self.MASK, context)
         options = RxOptions(
             detector=DETECTORS[self.parameterAsEnum(parameters, self.DETECTOR, context)],
             inner_window=self.parameterAsInt(parameters, self.INNER_WINDOW, context),
             outer_window=self.parameterAsInt(parameters, self.OUTER_WINDOW, context),
             bands=self._band_numbers(parameters, context) or None,
         )
-        input_path = raster_file(layer, self.parameterDefinition(self.INPUT).description())
-        mask_path = None
-        if mask_layer is not None:
-            mask_path = raster_file(mask_layer, self.parameterDefinition(self.MASK).description())
         output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
 
         progress = FeedbackProgress(feedback)

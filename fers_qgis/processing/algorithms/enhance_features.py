@@ -8,7 +8,6 @@ from qgis.core import (
 from ...core.enhancement import enhance_features
 from ...core.errors import FersError
 from ..feedback import FeedbackProgress
-from ..layers import raster_file
 from .base import REFERENCES, FersAlgorithm
 from .fers_model import MODEL_HELP, FersModelParameters
 
@@ -62,14 +61,8 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
         return (False, problem) if problem else (True, "")
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if layer is None:
-            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
-        input_path = raster_file(layer, self.parameterDefinition(self.INPUT).description())
-        mask_layer = self.parameterAsRasterLayer(parameters, self.MASK, context)
-        mask_path = None
-        if mask_layer is not None:
-            mask_path = raster_file(mask_layer, self.parameterDefinition(self.MASK).description())
+        layer, input_path = self.raster_source(parameters, self.INPUT, context)
+        _, mask_path = self.raster_source(parameters, self.MASK, context)
         outputs = {name: self.parameterAsOutputLayer(parameters, name, context) or None
                    for name in (self.OUTPUT, self.SPECTRAL_OUTPUT, self.SPATIAL_OUTPUT)}
 

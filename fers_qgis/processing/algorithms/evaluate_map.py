@@ -9,7 +9,6 @@ from qgis.core import (
 from ...core.errors import FersError
 from ...core.evaluation import evaluate_map, write_report
 from ..feedback import FeedbackProgress
-from ..layers import raster_file
 from .base import REFERENCES, FersAlgorithm
 
 
@@ -61,16 +60,13 @@ class EvaluateAnomalyMap(FersAlgorithm):
         return (False, problem) if problem else super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
-        paths = {}
-        for name in (self.SCORES, self.TRUTH, self.MASK):
-            layer = self.parameterAsRasterLayer(parameters, name, context)
-            if layer is not None:
-                paths[name] = raster_file(layer, self.parameterDefinition(name).description())
+        paths = {name: self.raster_source(parameters, name, context)[1]
+                 for name in (self.SCORES, self.TRUTH, self.MASK)}
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         curve = self.parameterAsFileOutput(parameters, self.CURVE, context)
         progress = FeedbackProgress(feedback)
         try:
-            evaluation = evaluate_map(paths[self.SCORES], paths[self.TRUTH], paths.get(self.MASK))
+            evaluation = evaluate_map(paths[self.SCORES], paths[self.TRUTH], paths[self.MASK])
             write_report(evaluation, report, curve)
         except FersError as error:
             raise QgsProcessingException(str(error)) from error
