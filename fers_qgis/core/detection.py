@@ -11,8 +11,8 @@ import numpy as np
 from . import rx
 from .errors import InputError
 from .progress import Progress, Stage
-from .raster import (BlockReader, RasterInfo, RasterWriter, check_output_path, describe_raster, iter_blocks,
-                     row_chunks, row_windows, select_bands)
+from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
+                     iter_blocks, row_chunks, select_bands)
 
 DETECTORS = ("global", "local")
 
@@ -63,7 +63,7 @@ def scene_statistics(reader: BlockReader, budget_bytes: int, progress: Optional[
     info = reader.info
     channels = len(reader.bands)
     statistics = rx.BackgroundStatistics(channels)
-    windows = row_windows(info.height, info.width * reader.bytes_per_pixel, budget_bytes, info.block_height)
+    windows = block_windows(info, reader.bytes_per_pixel, budget_bytes)
     for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
         for rows in row_chunks(*valid_hw.shape, channels):
             statistics.add(cube_bhw[:, rows][:, valid_hw[rows]].T)
@@ -120,13 +120,13 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
 def write_global_scores(reader, statistics, whitening, writer, budget, progress) -> None:
     """Second pass of global RX: score every block of ``reader`` against the background and write it."""
     info = reader.info
-    windows = row_windows(info.height, info.width * reader.bytes_per_pixel, budget, info.block_height)
-    for first_row, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
+    windows = block_windows(info, reader.bytes_per_pixel, budget)
+    for (first_row, _, first_column, _), cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
         scores_hw = np.empty(valid_hw.shape)
         for rows in row_chunks(*valid_hw.shape, len(reader.bands)):
             pixels_nc = cube_bhw[:, rows].reshape(cube_bhw.shape[0], -1).T
             scores_hw[rows] = rx.rx_scores(pixels_nc, statistics.mean, whitening).reshape(scores_hw[rows].shape)
-        writer.write(first_row, scores_hw[None], valid_hw)
+        writer.write(first_row, scores_hw[None], valid_hw, first_column)
 
 
 def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:

@@ -33,8 +33,8 @@ from .detection import (DetectionSummary, check_statistics, check_windows, write
 from .errors import InputError
 from .onnx_runtime import FersModelSet, load_model_set
 from .progress import Progress, Stage
-from .raster import (BlockReader, FlushingWrites, RasterInfo, RasterWriter, check_output_path, describe_raster,
-                     gdal_errors_as_exceptions, iter_blocks, row_windows)
+from .raster import (BlockReader, FlushingWrites, RasterInfo, RasterWriter, block_windows, check_output_path,
+                     describe_raster, gdal_errors_as_exceptions, iter_blocks)
 from .spectral import MinMaxNormaliser, band_matrix, to_model_bands
 from .memory import release_free_memory
 
@@ -139,8 +139,7 @@ def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progr
     """Pass 1: min, max and mean of the model bands over every valid pixel; sets the scene's normalisation."""
     info, reader, matrix = scene.info, scene.reader, scene.matrix
     bands = matrix.shape[0]
-    bytes_per_row = info.width * (reader.bytes_per_pixel + 2 * bands * 8)
-    windows = row_windows(info.height, bytes_per_row, budget, info.block_height)
+    windows = block_windows(info, reader.bytes_per_pixel + 2 * bands * 8, budget)
     minimum, maximum = np.inf, -np.inf
     sums_b = np.zeros(bands)
     count = 0
@@ -555,20 +554,20 @@ def _write_final_scores(score_files: List[_TempRaster], workspace: _Workspace, w
     ranges = [(item.minimum, item.maximum) for item in score_files]
     readers = [workspace.track(item.finish()) for item in score_files]
     info = readers[0].info
-    windows = row_windows(info.height, info.width * 8 * 4 * len(readers), budget, info.block_height)
+    windows = block_windows(info, 8 * 4 * len(readers), budget)
 
     def combined_blocks(stage):
-        """(first_row, scores_hw, valid_hw): the one map as it is, or the product of the scaled maps."""
-        for first_row, scores_bhw, valid_hw in iter_blocks(readers[0], windows, stage):
+        """(window, scores_hw, valid_hw): the one map as it is, or the product of the scaled maps."""
+        for window, scores_bhw, valid_hw in iter_blocks(readers[0], windows, stage):
             if len(readers) == 1:
-                yield first_row, scores_bhw[0], valid_hw
+                yield window, scores_bhw[0], valid_hw
                 continue
             product_hw = _scaled(scores_bhw[0], *ranges[0])
             for other, value_range in zip(readers[1:], ranges[1:]):
-                other_bhw, other_valid = other.read(first_row, valid_hw.shape[0])
+                other_bhw, other_valid = other.read(*window)
                 product_hw = product_hw * _scaled(other_bhw[0], *value_range)
                 valid_hw = valid_hw & other_valid
-            yield first_row, product_hw, valid_hw
+            yield window, product_hw, valid_hw
 
     value_range = ranges[0]
     if len(readers) > 1 and scale:
@@ -579,8 +578,10 @@ def _write_final_scores(score_files: List[_TempRaster], workspace: _Workspace, w
                 product_min = min(product_min, float(scores_hw[valid_hw].min()))
                 product_max = max(product_max, float(scores_hw[valid_hw].max()))
         value_range = (product_min, product_max)
-    for first_row, scores_hw, valid_hw in combined_blocks(Stage(progress, 0.5 if scale else 0.0, 1.0)):
-        writer.write(first_row, (_scaled(scores_hw, *value_range) if scale else scores_hw)[None], valid_hw)
+    for (first_row, _, first_column, _), scores_hw, valid_hw in combined_blocks(
+            Stage(progress, 0.5 if scale else 0.0, 1.0)):
+        writer.write(first_row, (_scaled(scores_hw, *value_range) if scale else scores_hw)[None], valid_hw,
+                     first_column)
 
 
 def enhance_features(input_path: str, output_path: str, model_path: str, mask_path: Optional[str] = None,

@@ -13,7 +13,7 @@ from osgeo import gdal, ogr
 
 from .errors import InputError
 from .progress import Progress, Stage
-from .raster import BlockReader, RasterWriter, describe_raster, iter_blocks, row_windows
+from .raster import BlockReader, RasterWriter, block_windows, describe_raster, iter_blocks
 
 THRESHOLD_RULES = ("top-percent", "score")
 MASK_NODATA = 255
@@ -25,8 +25,8 @@ MAX_OBJECTS = 100_000
 
 
 def _score_blocks(reader: BlockReader, budget: int, progress: Optional[Progress]):
-    windows = row_windows(reader.info.height, reader.info.width * 8, budget, reader.info.block_height)
-    for first_row, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
+    windows = block_windows(reader.info, 8, budget, whole_rows=True)  # objects grow row by row
+    for (first_row, _, _, _), cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
         yield first_row, cube_bhw[0].astype(np.float64), valid_hw
 
 

@@ -121,14 +121,31 @@ def select_bands(info: RasterInfo, bands: Optional[Sequence[int]]) -> Tuple[int,
     return selected
 
 
-def row_windows(height: int, bytes_per_row: int, memory_budget_bytes: int, block_height: int = 1
-                ) -> List[Tuple[int, int]]:
-    """Split rows into (first_row, row_count) windows that fit the budget, aligned to the file's block height."""
-    rows = max(1, memory_budget_bytes // max(1, bytes_per_row))
-    if rows >= block_height:
-        rows -= rows % block_height
-    rows = min(rows, height)
-    return [(start, min(rows, height - start)) for start in range(0, height, rows)]
+# A window: (first_row, row_count, first_column, column_count).
+Window = Tuple[int, int, int, int]
+
+
+def block_windows(info: RasterInfo, bytes_per_pixel: int, memory_budget_bytes: int, whole_rows: bool = False
+                  ) -> List[Window]:
+    """Windows in row-major order that cover the raster, fit the budget and follow the file's blocks.
+
+    Whole-width strips of whole block rows when one block row fits the budget (or ``whole_rows`` is asked for);
+    otherwise one block row at a time, cut into runs of whole blocks, so a wide raster costs no more memory than a
+    narrow one and no file block is read (and decoded) twice. Budgets below one file block fall back to strips of
+    the rows that fit."""
+    height, width = info.height, info.width
+    block_bytes = info.block_height * info.block_width * bytes_per_pixel
+    blocks_per_run = memory_budget_bytes // max(1, block_bytes) if info.block_height <= height else 0
+    if whole_rows or width * bytes_per_pixel * info.block_height <= memory_budget_bytes or blocks_per_run == 0 \
+            or info.block_width >= width:
+        rows = max(1, memory_budget_bytes // max(1, width * bytes_per_pixel))
+        if rows >= info.block_height:
+            rows -= rows % info.block_height
+        rows = min(rows, height)
+        return [(start, min(rows, height - start), 0, width) for start in range(0, height, rows)]
+    rows, columns = info.block_height, blocks_per_run * info.block_width
+    return [(row, min(rows, height - row), column, min(columns, width - column))
+            for row in range(0, height, rows) for column in range(0, width, columns)]
 
 
 def _nodata_as_float(nodata: Optional[float], dtype: np.dtype) -> Optional[float]:
@@ -345,16 +362,17 @@ class RasterWriter:
                 os.remove(self._partial_path)
 
 
-def iter_blocks(reader: BlockReader, windows: Sequence[Tuple[int, int]], progress=None
-                ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-    """Yield (first_row, cube_bhw, valid_hw) for each window, reporting progress and honouring cancel."""
-    total = sum(count for _, count in windows)
+def iter_blocks(reader: BlockReader, windows: Sequence[Window], progress=None
+                ) -> Iterator[Tuple[Window, np.ndarray, np.ndarray]]:
+    """Yield (window, cube_bhw, valid_hw) for each window, reporting progress and honouring cancel."""
+    total = sum(rows * columns for _, rows, _, columns in windows)
     done = 0
-    for first_row, row_count in windows:
+    for window in windows:
         if progress is not None:
             progress.check_cancelled()
-        cube_bhw, valid_hw = reader.read(first_row, row_count)
-        yield first_row, cube_bhw, valid_hw
-        done += row_count
+        first_row, row_count, first_column, column_count = window
+        cube_bhw, valid_hw = reader.read(first_row, row_count, first_column, column_count)
+        yield window, cube_bhw, valid_hw
+        done += row_count * column_count
         if progress is not None:
             progress.set_fraction(done / total)

@@ -79,10 +79,11 @@ def test_window_and_chunk_sizes_do_not_change_the_scores(tmp_path, raster, windo
     whole = read_raster(run(tmp_path, "a", cube, nodata)).cube_bhw
     width, bands = cube.shape[2], cube.shape[0]
 
-    def small_windows(height, *_):
-        return [(start, min(window_rows, height - start)) for start in range(0, height, window_rows)]
+    def small_windows(info, *_):
+        return [(row, min(window_rows, info.height - row), column, min(window_rows, info.width - column))
+                for row in range(0, info.height, window_rows) for column in range(0, info.width, window_rows)]
 
-    with mock.patch("fers_qgis.core.detection.row_windows", small_windows), \
+    with mock.patch("fers_qgis.core.detection.block_windows", small_windows), \
             mock.patch("fers_qgis.core.raster.CHUNK_BYTES", chunk_rows * width * bands * 8):
         small = read_raster(run(tmp_path, "b", cube, nodata)).cube_bhw
     np.testing.assert_allclose(small, whole, rtol=1e-5)

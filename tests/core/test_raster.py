@@ -6,18 +6,43 @@ import pytest
 from osgeo import gdal
 
 from fers_qgis.core.errors import InputError
-from fers_qgis.core.raster import (BlockReader, RasterWriter, describe_raster, row_windows, select_bands)
+from fers_qgis.core.raster import (BlockReader, RasterInfo, RasterWriter, block_windows, describe_raster,
+                                   select_bands)
 from tests.helpers import write_raster
 
 
-def test_row_windows_cover_all_rows_within_budget_and_align_to_blocks():
-    windows = row_windows(height=1000, bytes_per_row=1000, memory_budget_bytes=70_000, block_height=16)
-    assert windows[0] == (0, 64)
-    assert sum(count for _, count in windows) == 1000
-    assert all(start == previous_start + previous_count
-               for (previous_start, previous_count), (start, _) in zip(windows, windows[1:]))
-    assert row_windows(height=5, bytes_per_row=10**9, memory_budget_bytes=1, block_height=256) == [
-        (0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]
+def grid(height, width, block_height, block_width):
+    return RasterInfo("grid.tif", width, height, 1, (np.dtype(np.float32),), (None,), (0, 1, 0, 0, 0, -1), "", ("",),
+                      (None,), block_height, block_width)
+
+
+def covered_once(windows, height, width):
+    counts = np.zeros((height, width), dtype=int)
+    for row, rows, column, columns in windows:
+        counts[row:row + rows, column:column + columns] += 1
+    return np.all(counts == 1)
+
+
+def test_strips_cover_all_rows_within_budget_and_align_to_blocks():
+    windows = block_windows(grid(1000, 250, 16, 250), 4, memory_budget_bytes=70_000)
+    assert windows[0] == (0, 64, 0, 250)
+    assert covered_once(windows, 1000, 250)
+    assert block_windows(grid(5, 10**8, 256, 10**8), 10, memory_budget_bytes=1) == [
+        (r, 1, 0, 10**8) for r in range(5)]  # below one row: single rows
+
+
+def test_wide_rasters_are_read_one_block_row_at_a_time_in_runs_of_whole_blocks():
+    info = grid(600, 3000, 256, 256)  # one block row of 3000 x 256 x 800 bytes is 614 MB
+    windows = block_windows(info, 800, memory_budget_bytes=256 * 2**20)
+    assert covered_once(windows, 600, 3000)
+    assert {rows for _, rows, _, _ in windows} == {256, 88}
+    assert all(column % 256 == 0 and row % 256 == 0 for row, _, column, _ in windows)
+    assert max(rows * columns * 800 for _, rows, _, columns in windows) <= 256 * 2**20
+    narrow = block_windows(grid(600, 1000, 256, 256), 800, memory_budget_bytes=256 * 2**20)
+    assert max(rows * columns for _, rows, _, columns in windows) >= 0.8 * max(
+        rows * columns for _, rows, _, columns in narrow)  # as large a window as the narrow raster gets
+    strips = block_windows(info, 800, memory_budget_bytes=256 * 2**20, whole_rows=True)
+    assert covered_once(strips, 600, 3000) and {columns for _, _, _, columns in strips} == {3000}
 
 
 def test_select_bands_validates_numbers(tmp_path):
