@@ -15,8 +15,9 @@ from osgeo import gdal
 from fers_qgis.core.detection import detect_rx
 from fers_qgis.core.enhancement import detect_fers
 from fers_qgis.core.metrics import roc_auc
-from fers_qgis.core.onnx_runtime import shipped_models
+from fers_qgis.core.onnx_runtime import shipped_model_for
 from fers_qgis.core.quicklook import colourise
+from fers_qgis.core.raster import describe_raster
 
 GAP = 8
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     panels = [false_colour(cube)]
     with tempfile.TemporaryDirectory() as folder:
         for name, run in (("rx", lambda out: detect_rx(args.scene, out)),
-                          ("fers", lambda out: detect_fers(args.scene, out, shipped_models()[0]))):
+                          ("fers", lambda out: detect_fers(args.scene, out, shipped_model_for(describe_raster(args.scene).band_count)))):
             output = os.path.join(folder, f"{name}.tif")
             run(output)
             scores = gdal.Open(output).ReadAsArray().astype(np.float64)

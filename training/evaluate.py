@@ -19,8 +19,8 @@ from osgeo import gdal
 from fers_qgis.core.detection import RxOptions, detect_rx
 from fers_qgis.core.enhancement import FersOptions, detect_fers
 from fers_qgis.core.metrics import roc_auc
-from fers_qgis.core.onnx_runtime import shipped_models
-from fers_qgis.core.raster import OUTPUT_NODATA, gdal_errors_as_exceptions
+from fers_qgis.core.onnx_runtime import shipped_model_for, shipped_models
+from fers_qgis.core.raster import OUTPUT_NODATA, describe_raster, gdal_errors_as_exceptions
 
 # A detector turns (input raster path, output GeoTIFF path) into a score raster at the output path.
 Detector = Callable[[str, str], object]
@@ -32,13 +32,17 @@ DETECTORS = ("rx",) + FERS_DETECTORS
 
 
 def make_detector(name: str, model_path: str = "") -> Detector:
-    """The named detector as the plugin runs it; FERS detectors use ``model_path`` or the default shipped model."""
+    """The named detector as the plugin runs it; FERS detectors use ``model_path``, or else the shipped model the
+    plugin's default (automatic) choice takes for each scene."""
     if name == "rx":
         return lambda scene, output: detect_rx(scene, output, RxOptions(detector="global"))
-    model = model_path or next(iter(shipped_models()), "")
-    if not model:
+    if not (model_path or shipped_models()):
         raise SystemExit(f"The {name} detector needs a model: pass --model PATH.spectral.onnx (none is shipped).")
-    return lambda scene, output: detect_fers(scene, output, model, FersOptions(detector=name))
+
+    def run(scene: str, output: str):
+        model = model_path or shipped_model_for(describe_raster(scene).band_count)
+        return detect_fers(scene, output, model, FersOptions(detector=name))
+    return run
 
 
 def runnable_detectors(model_path: str = "") -> List[str]:
@@ -110,7 +114,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", required=True, help="folder with NAME.tif and NAME_gt.tif pairs")
     parser.add_argument("--detector", required=True, choices=DETECTORS)
-    parser.add_argument("--model", default="", help="FERS model set (its .spectral.onnx file); default: shipped")
+    parser.add_argument("--model", default="", help="FERS model set (its .spectral.onnx file); default: the shipped set that reads the most of each "
+                        "scene's bands, as the plugin chooses")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     results = evaluate(args.detector, args.scenes, args.model)

@@ -4,10 +4,11 @@ onnxruntime is imported only when a model is loaded, so the plugin and its RX to
 install becomes a MissingDependency error that tells the user how to install it. Every problem with a model file
 (missing, damaged, foreign, mismatched) becomes an InputError sentence, never a traceback.
 """
+import functools
 import glob
 import os
 from dataclasses import dataclass
-from typing import Any, List, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
@@ -27,6 +28,36 @@ def shipped_models() -> List[str]:
         if found:
             return found
     return []
+
+
+def shipped_model_for(band_count: int, models: Optional[Sequence[str]] = None) -> str:
+    """The model set (default: the shipped ones) that reads the most of a raster with ``band_count`` bands.
+
+    More bands keep more of the spectrum the anomalies differ in, so the largest B the raster can feed without
+    inventing bands wins: "first" models need at least B bands, "resample" models are not stretched beyond the
+    raster's own band count either; among equals the published "first" mode wins."""
+    models = shipped_models() if models is None else list(models)
+    if not models:
+        raise InputError("No model is shipped with this plugin: choose a model file (*.spectral.onnx).")
+    described = [(path, model_metadata(path)) for path in models]
+    usable = [(metadata.bands, metadata.band_mode == "first", path) for path, metadata in described
+              if metadata.bands <= band_count]
+    if not usable:
+        smallest = min(metadata.bands for _, metadata in described)
+        raise InputError(f"The raster has {band_count} bands, and every shipped model reads at least {smallest}: "
+                         f"use RX, or a model file trained for at most {band_count} bands.")
+    return max(usable)[2]
+
+
+def model_metadata(spectral_path: str) -> ModelMetadata:
+    """The FERS metadata of a spectral file, read once per file version (opening a session is not free)."""
+    stat = os.stat(spectral_path)
+    return _metadata_of_version(os.path.abspath(spectral_path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _metadata_of_version(path: str, modified_ns: int, size: int) -> ModelMetadata:
+    return _read_metadata(_open_session(import_onnxruntime(), path, use_gpu=False), os.path.basename(path))
 
 
 def model_label(path: str) -> str:

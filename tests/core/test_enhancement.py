@@ -13,7 +13,7 @@ from fers_qgis.core.detection import RxOptions, detect_rx  # noqa: E402
 from fers_qgis.core.enhancement import (ALIGNED_ROWS, MIN_BLOCK_SIDE, FersOptions, detect_fers, enhance_features,  # noqa: E402
                                         plan_blocks, tile_starts)
 from fers_qgis.core.errors import Cancelled, InputError  # noqa: E402
-from fers_qgis.core.onnx_runtime import MissingDependency, load_model_set  # noqa: E402
+from fers_qgis.core.onnx_runtime import MissingDependency, load_model_set, shipped_model_for  # noqa: E402
 from fers_qgis.core.progress import Progress  # noqa: E402
 from fers_qgis.core.raster import OUTPUT_NODATA  # noqa: E402
 from tests.fers_models import (ExportedModelSet, normalised_first_bands, reference_rx,  # noqa: E402
@@ -369,3 +369,18 @@ def test_spectral_tiles_never_thinner_than_the_exported_minimum(tmp_path, models
     x = normalised_first_bands(cube, BANDS, np.ones((33, 49), dtype=bool))
     expected = models.spectral_reference(x)
     np.testing.assert_allclose(band_values(spectral)[0], expected, atol=1e-5 * max(1.0, expected.max()))
+
+
+def test_automatic_choice_reads_the_most_bands_the_raster_has(tmp_path):
+    sets = {name: ExportedModelSet(tmp_path, bands=bands, band_mode=mode, name=name).spectral_path
+            for name, bands, mode in (("b4", 4, "first"), ("b8", 8, "first"), ("b8r", 8, "resample"),
+                                      ("b6r", 6, "resample"))}
+    paths = list(sets.values())
+    assert shipped_model_for(4, paths) == sets["b4"]
+    assert shipped_model_for(7, paths) == sets["b6r"]        # the most bands without inventing any
+    assert shipped_model_for(8, paths) == sets["b8"]         # a tie goes to the published "first" mode
+    assert shipped_model_for(500, paths) == sets["b8"]
+    with pytest.raises(InputError, match="3 bands, and every shipped model reads at least 4"):
+        shipped_model_for(3, paths)
+    with pytest.raises(InputError, match="No model is shipped"):
+        shipped_model_for(8, [])

@@ -124,18 +124,32 @@ def test_missing_onnxruntime_points_to_the_installer(scene, models, output_dir, 
     assert os.listdir(output_dir) == []
 
 
-def test_shipped_models_are_offered_and_used_by_default(scene, models, output_dir, monkeypatch):
+def test_shipped_models_are_offered_and_the_automatic_choice_fits_the_raster(scene, output_dir, tmp_path,
+                                                                            monkeypatch):
     from fers_qgis.core import onnx_runtime
-    monkeypatch.setattr(onnx_runtime, "MODEL_FOLDERS", (os.path.dirname(models.spectral_path),))
+    shipped = {bands: ExportedModelSet(tmp_path, bands=bands, name=f"b{bands}") for bands in (4, 8)}
+    monkeypatch.setattr(onnx_runtime, "MODEL_FOLDERS", (str(tmp_path),))
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(DETECT)
-    assert algorithm.parameterDefinition("MODEL").options() == ["tiny"]
+    options = algorithm.parameterDefinition("MODEL").options()
+    assert options[0].startswith("Automatic") and options[1:] == ["b4", "b8"]
     model_file = algorithm.parameterDefinition("MODEL_FILE")
     assert model_file.flags() & model_file.FlagOptional
-    shipped = str(output_dir / "shipped.tif")
-    processing.run(DETECT, {"INPUT": scene.path, "OUTPUT": shipped})
-    custom = str(output_dir / "custom.tif")
-    processing.run(DETECT, {"INPUT": scene.path, "MODEL_FILE": models.spectral_path, "OUTPUT": custom})
-    np.testing.assert_array_equal(read_raster(shipped).cube_bhw, read_raster(custom).cube_bhw)
+    six_bands = write_raster(tmp_path / "six.tif", scene.cube_bhw[:6])
+    for raster, bands in ((six_bands, 4), (scene.path, 8)):  # 6 bands: only b4 fits; 8 bands: b8 reads more
+        automatic = str(output_dir / f"automatic{bands}.tif")
+        processing.run(DETECT, {"INPUT": raster, "OUTPUT": automatic})
+        custom = str(output_dir / f"custom{bands}.tif")
+        processing.run(DETECT, {"INPUT": raster, "MODEL_FILE": shipped[bands].spectral_path, "OUTPUT": custom})
+        np.testing.assert_array_equal(read_raster(automatic).cube_bhw, read_raster(custom).cube_bhw)
+    chosen, custom = str(output_dir / "chosen.tif"), str(output_dir / "b4_on_eight.tif")
+    processing.run(DETECT, {"INPUT": scene.path, "MODEL": 1, "OUTPUT": chosen})  # b4 chosen by hand
+    processing.run(DETECT, {"INPUT": scene.path, "MODEL_FILE": shipped[4].spectral_path, "OUTPUT": custom})
+    np.testing.assert_array_equal(read_raster(chosen).cube_bhw, read_raster(custom).cube_bhw)
+    assert not np.array_equal(read_raster(chosen).cube_bhw, read_raster(output_dir / "automatic8.tif").cube_bhw)
+    three_bands = write_raster(tmp_path / "three.tif", scene.cube_bhw[:3])
+    with pytest.raises(QgsProcessingException, match="3 bands, and every shipped model reads at least 4"):
+        processing.run(DETECT, {"INPUT": three_bands, "OUTPUT": str(output_dir / "three.tif")})
+    assert not os.path.exists(output_dir / "three.tif")
 
 
 def test_without_shipped_models_a_model_file_is_required(scene, output_dir, monkeypatch):

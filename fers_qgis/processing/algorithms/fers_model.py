@@ -8,15 +8,16 @@ from qgis.core import (
 )
 
 from ...core.errors import FersError
-from ...core.onnx_runtime import load_model_set, model_label, shipped_models
+from ...core.onnx_runtime import load_model_set, model_label, shipped_model_for, shipped_models
 
 
 MODEL_HELP = (
-    "<b>Model</b>: a shipped model set (the default reads the raster's first 50 bands, as published), or a model "
-    "set's <i>.spectral.onnx</i> file trained with this project's training package (its <i>.spatial.onnx</i> "
-    "companion must lie in the same folder). Its metadata says which bands it reads: the first B bands (the raster "
-    "needs at least B) or B bands resampled over the spectrum (by wavelength when the raster has wavelength "
-    "metadata, else by band position).\n"
+    "<b>Model</b>: a shipped model set, or a model set's <i>.spectral.onnx</i> file trained with this project's "
+    "training package (its <i>.spatial.onnx</i> companion must lie in the same folder). Its metadata says which "
+    "bands it reads: the first B bands (the raster needs at least B) or B bands resampled over the spectrum (by "
+    "wavelength when the raster has wavelength metadata, else by band position). The default, <i>Automatic</i>, "
+    "takes the shipped model that reads the most bands of this raster without inventing any (the largest B not "
+    "above its band count).\n"
     "<b>GPU</b> (advanced): run the models with CUDA when the installed onnxruntime has it; CPU otherwise.\n"
     "Needs onnxruntime in QGIS's Python: Plugins > FERS > Install FERS dependencies.\n")
 
@@ -28,13 +29,16 @@ class FersModelParameters:
     MODEL = "MODEL"
     MODEL_FILE = "MODEL_FILE"
     USE_GPU = "USE_GPU"
+    RASTER = "INPUT"  # the raster whose band count the automatic choice looks at
+    AUTOMATIC = "Automatic (the shipped model that reads the most of the raster's bands)"
 
     def add_model_parameters(self) -> None:
         """Declare MODEL (only when models are shipped) and MODEL_FILE; call from initAlgorithm."""
         self._shipped = shipped_models()
         if self._shipped:
             self.addParameter(QgsProcessingParameterEnum(
-                self.MODEL, self.tr("Model"), options=[model_label(path) for path in self._shipped], defaultValue=0))
+                self.MODEL, self.tr("Model"), options=[self.tr(self.AUTOMATIC)] + [
+                    model_label(path) for path in self._shipped], defaultValue=0))
         self.addParameter(QgsProcessingParameterFile(
             self.MODEL_FILE, self.tr("Custom model file (*.spectral.onnx; overrides the model above)")
             if self._shipped else self.tr("Model file (*.spectral.onnx)"),
@@ -56,7 +60,16 @@ class FersModelParameters:
         if not shipped:
             raise QgsProcessingException(self.tr("No model is shipped with this plugin: choose a model file "
                                                  "(*.spectral.onnx)."))
-        return shipped[self.parameterAsEnum(parameters, self.MODEL, context)]
+        choice = self.parameterAsEnum(parameters, self.MODEL, context)
+        if choice > 0:
+            return shipped[choice - 1]
+        raster = self.parameterAsRasterLayer(parameters, self.RASTER, context)
+        if raster is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, self.RASTER))
+        try:
+            return shipped_model_for(raster.bandCount(), shipped)
+        except FersError as error:
+            raise QgsProcessingException(str(error)) from error
 
     def model_problem(self, parameters, context) -> str:
         """Load the model set now, so a damaged model or a missing onnxruntime is reported before the run."""
