@@ -46,7 +46,7 @@ def spectral_features(enhancer: torch.nn.Module, x_bhw: np.ndarray) -> np.ndarra
 
 @torch.no_grad()
 def spatial_features(student: torch.nn.Module, x_bhw: np.ndarray, tile: int, batch: int = 16) -> np.ndarray:
-    """spa_f: the student on the tile grid (stride tile/2, the last tile flush with the edge; short axes
+    """spa_f: the student on the tile grid (stride 3/4 tile, the last tile flush with the edge; short axes
     reflect-padded, centred, up to the tile), tiles blended with their sin^2 weights."""
     bands, height, width = x_bhw.shape
     pad_rows, pad_cols = reflect_padding(height, tile), reflect_padding(width, tile)

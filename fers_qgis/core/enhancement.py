@@ -163,12 +163,14 @@ def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progr
 
 
 def tile_starts(extent: int, tile: int) -> List[int]:
-    """First index of each spatial tile along one axis: stride tile/2, the last tile flush with the far edge.
+    """First index of each spatial tile along one axis: stride 3/4 tile, the last tile flush with the far edge.
 
-    An axis shorter than the tile has one tile at 0, reflect-padded up to the tile size."""
+    A quarter-tile overlap is enough for the blending window to hide the seams, and each pixel is seen by 1.8
+    tiles instead of the 4 of half-tile overlap (the AUC on the evaluation scenes does not depend on the overlap:
+    docs/BENCHMARKS.md). An axis shorter than the tile has one tile at 0, reflect-padded up to the tile size."""
     if extent <= tile:
         return [0]
-    stride = max(1, tile // 2)
+    stride = max(1, 3 * tile // 4)
     return list(range(0, extent - tile, stride)) + [extent - tile]
 
 

@@ -312,8 +312,9 @@ def test_tall_strips_end_on_whole_file_tiles():
     assert plan.block_w == 3000 and plan.block_h % ALIGNED_ROWS == 0
 
 
-@pytest.mark.parametrize("extent, expected", [(20, [0]), (64, [0]), (70, [0, 6]), (130, [0, 32, 64, 66])])
-def test_spatial_tiles_cover_each_axis_with_half_overlap(extent, expected):
+@pytest.mark.parametrize("extent, expected", [(20, [0]), (64, [0]), (70, [0, 6]), (130, [0, 48, 66]),
+                                              (160, [0, 48, 96])])
+def test_spatial_tiles_cover_each_axis_with_quarter_overlap(extent, expected):
     assert tile_starts(extent, 64) == expected
 
 
