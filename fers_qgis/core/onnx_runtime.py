@@ -4,11 +4,10 @@ onnxruntime is imported only when a model is loaded, so the plugin and its RX to
 install becomes a MissingDependency error that tells the user how to install it. Every problem with a model file
 (missing, damaged, foreign, mismatched) becomes an InputError sentence, never a traceback.
 """
-import functools
 import glob
 import os
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,7 +38,7 @@ def shipped_model_for(band_count: int, models: Optional[Sequence[str]] = None) -
     models = shipped_models() if models is None else list(models)
     if not models:
         raise InputError("No model is shipped with this plugin: choose a model file (*.spectral.onnx).")
-    described = [(path, model_metadata(path)) for path in models]
+    described = [(path, load_model_set(path).metadata) for path in models]
     usable = [(metadata.bands, metadata.band_mode == "first", path) for path, metadata in described
               if metadata.bands <= band_count]
     if not usable:
@@ -47,17 +46,6 @@ def shipped_model_for(band_count: int, models: Optional[Sequence[str]] = None) -
         raise InputError(f"The raster has {band_count} bands, and every shipped model reads at least {smallest}: "
                          f"use RX, or a model file trained for at most {band_count} bands.")
     return max(usable)[2]
-
-
-def model_metadata(spectral_path: str) -> ModelMetadata:
-    """The FERS metadata of a spectral file, read once per file version (opening a session is not free)."""
-    stat = os.stat(spectral_path)
-    return _metadata_of_version(os.path.abspath(spectral_path), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=32)
-def _metadata_of_version(path: str, modified_ns: int, size: int) -> ModelMetadata:
-    return _read_metadata(_open_session(import_onnxruntime(), path, use_gpu=False), os.path.basename(path))
 
 
 def model_label(path: str) -> str:
@@ -175,8 +163,39 @@ class FersModelSet:
 
 
 def load_model_set(spectral_path: str, use_gpu: bool = False) -> FersModelSet:
-    """Open a FERS model set from its spectral ONNX file and the spatial companion it names; validate both."""
+    """Open a FERS model set from its spectral ONNX file and the spatial companion it names; validate both.
+
+    Sets stay loaded while their files are unchanged: a Processing algorithm checks its model before the run and
+    then runs it, and batch runs use one model many times (onnxruntime sessions may run in several threads)."""
     onnxruntime = import_onnxruntime()
+    key = (os.path.abspath(spectral_path), use_gpu)
+    loaded = _LOADED.get(key)
+    if loaded is not None and loaded[0] == _file_versions(loaded[1].spectral_path, loaded[1].spatial_path):
+        return loaded[1]
+    model = _open_model_set(onnxruntime, spectral_path, use_gpu)
+    if len(_LOADED) >= _LOADED_LIMIT:
+        _LOADED.clear()
+    _LOADED[key] = (_file_versions(model.spectral_path, model.spatial_path), model)
+    return model
+
+
+_LOADED: Dict[Tuple[str, bool], Tuple[tuple, FersModelSet]] = {}
+_LOADED_LIMIT = 4
+
+
+def _file_versions(*paths: str) -> tuple:
+    """(modification time, size) of each file; None for a file that is gone."""
+    versions = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            versions.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            versions.append(None)
+    return tuple(versions)
+
+
+def _open_model_set(onnxruntime, spectral_path: str, use_gpu: bool) -> FersModelSet:
     name = os.path.basename(spectral_path)
     spectral = _open_session(onnxruntime, spectral_path, use_gpu)
     metadata = _read_metadata(spectral, name)

@@ -385,3 +385,13 @@ def test_automatic_choice_reads_the_most_bands_the_raster_has(tmp_path):
         shipped_model_for(3, paths)
     with pytest.raises(InputError, match="No model is shipped"):
         shipped_model_for(8, [])
+
+
+def test_a_loaded_model_set_is_reused_until_one_of_its_files_changes(tmp_path):
+    models = ExportedModelSet(tmp_path, bands=4, name="cached")
+    first = load_model_set(models.spectral_path)
+    assert load_model_set(models.spectral_path) is first
+    with open(models.spatial_path, "r+b") as handle:  # the companion damaged in place
+        handle.truncate(100)
+    with pytest.raises(InputError, match="cached.spatial.onnx cannot be loaded"):
+        load_model_set(models.spectral_path)
