@@ -32,15 +32,16 @@ LOCAL_MAX_SIZE = 100  # local RX solves a covariance per pixel: benchmarked on t
 def write_benchmark_raster(path: str, size: int, bands: int, dtype: str, seed: int = 0) -> None:
     """A size x size x bands raster of correlated spectra, written in strips so generation memory stays small."""
     rng = np.random.default_rng(seed)
-    mixing = rng.uniform(0, 1, size=(bands, 12))
+    mixing = rng.uniform(0, 1, size=(bands, 12)).astype(np.float32)
     with gdal_errors_as_exceptions():
         dataset = gdal.GetDriverByName("GTiff").Create(
             path, size, size, bands, GDAL_TYPES[dtype], ["TILED=YES", "INTERLEAVE=PIXEL", "BIGTIFF=IF_SAFER"])
         strip = max(1, 2_000_000 // (size * bands))
         for top in range(0, size, strip):
             rows = min(strip, size - top)
-            sources = rng.gamma(2.0, 1.0, size=(12, rows * size))
-            block = (mixing @ sources * 1000 + rng.normal(scale=20, size=(bands, rows * size)))
+            sources = rng.gamma(2.0, 1.0, size=(12, rows * size)).astype(np.float32)
+            noise = rng.standard_normal(size=(bands, rows * size), dtype=np.float32)  # float32: twice as fast
+            block = mixing @ sources * 1000 + noise * 20
             block = np.clip(block, 0, 65535).reshape(bands, rows, size)
             dataset.WriteRaster(0, top, size, rows, block.astype(np.float32 if dtype == "float32" else np.uint16)
                                 .tobytes(), buf_type=GDAL_TYPES[dtype])

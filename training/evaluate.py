@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, List
+from typing import Callable, List, Sequence
 
 import numpy as np
 from osgeo import gdal
@@ -31,23 +31,23 @@ FERS_DETECTORS = ("fers", "fers-spectral", "fers-spatial")
 DETECTORS = ("rx",) + FERS_DETECTORS
 
 
-def make_detector(name: str, model_path: str = "") -> Detector:
-    """The named detector as the plugin runs it; FERS detectors use ``model_path``, or else the shipped model the
-    plugin's default (automatic) choice takes for each scene."""
+def make_detector(name: str, models: Sequence[str] = ()) -> Detector:
+    """The named detector as the plugin runs it. FERS detectors run, on each scene, the model set the plugin's
+    default (automatic) choice takes among ``models`` (spectral files; default: the shipped sets)."""
     if name == "rx":
         return lambda scene, output: detect_rx(scene, output, RxOptions(detector="global"))
-    if not (model_path or shipped_models()):
+    if not (models or shipped_models()):
         raise SystemExit(f"The {name} detector needs a model: pass --model PATH.spectral.onnx (none is shipped).")
 
     def run(scene: str, output: str):
-        model = model_path or shipped_model_for(describe_raster(scene).band_count)
+        model = shipped_model_for(describe_raster(scene).band_count, models or None)
         return detect_fers(scene, output, model, FersOptions(detector=name))
     return run
 
 
-def runnable_detectors(model_path: str = "") -> List[str]:
+def runnable_detectors(models: Sequence[str] = ()) -> List[str]:
     """Every detector that can run: the FERS ones only when a model is given or shipped."""
-    return list(DETECTORS) if (model_path or shipped_models()) else ["rx"]
+    return list(DETECTORS) if (models or shipped_models()) else ["rx"]
 
 
 @dataclass
@@ -84,8 +84,8 @@ def evaluate_scene(detector: Detector, folder: str, name: str, workdir: str) -> 
     return SceneResult(name, roc_auc(scores[valid], labels[valid]), seconds)
 
 
-def evaluate(detector_name: str, folder: str, model_path: str = "") -> List[SceneResult]:
-    detector = make_detector(detector_name, model_path)
+def evaluate(detector_name: str, folder: str, models: Sequence[str] = ()) -> List[SceneResult]:
+    detector = make_detector(detector_name, models)
     names = labelled_scenes(folder)
     if not names:
         raise SystemExit(f"No NAME.tif + NAME_gt.tif pairs found in {folder}.")
@@ -114,8 +114,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", required=True, help="folder with NAME.tif and NAME_gt.tif pairs")
     parser.add_argument("--detector", required=True, choices=DETECTORS)
-    parser.add_argument("--model", default="", help="FERS model set (its .spectral.onnx file); default: the shipped set that reads the most of each "
-                        "scene's bands, as the plugin chooses")
+    parser.add_argument("--model", nargs="+", default=[], help="FERS model sets (.spectral.onnx files); each scene "
+                        "gets the one reading most of its bands, as the plugin chooses; default: the shipped sets")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     results = evaluate(args.detector, args.scenes, args.model)

@@ -85,7 +85,7 @@ def write_like(path: str, template_path: str, cube_bhw: np.ndarray) -> None:
         dataset = None
 
 
-def run(folder: str, detectors: Sequence[str], draws: int, seed: int, model_path: str = "",
+def run(folder: str, detectors: Sequence[str], draws: int, seed: int, models: Sequence[str] = (),
         hosts: Sequence[str] = ()) -> Dict[str, List[float]]:
     """AUC of each detector on the same ``draws`` implanted scenes; implants go into the ``hosts`` scenes (by
     name; default all), donors are any other scene of the folder."""
@@ -99,7 +99,7 @@ def run(folder: str, detectors: Sequence[str], draws: int, seed: int, model_path
     host_indices = [index for index, name in enumerate(names) if not hosts or name in hosts]
     rng = np.random.default_rng(seed)
     results: Dict[str, List[float]] = {name: [] for name in detectors}
-    runners = {name: make_detector(name, model_path) for name in detectors}
+    runners = {name: make_detector(name, models) for name in detectors}
     cubes = {path: read_cube(path) for path in paths}
     with tempfile.TemporaryDirectory(prefix="fers-implant-") as workdir:
         for draw in range(draws):
@@ -130,7 +130,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", required=True)
     parser.add_argument("--detectors", nargs="+", required=True, choices=DETECTORS)
-    parser.add_argument("--model", default="", help="FERS model set (.spectral.onnx); default: shipped")
+    parser.add_argument("--model", nargs="+", default=[], help="FERS model sets (.spectral.onnx), chosen per scene "
+                        "as the plugin chooses; default: the shipped sets")
     parser.add_argument("--draws", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hosts", default="", help="comma-separated scene names to implant into (default all)")

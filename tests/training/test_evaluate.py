@@ -34,7 +34,7 @@ def test_fers_detectors_run_a_given_model_through_the_core(tmp_path, capsys):
                 str(scenes / "gamma.tif"), str(scenes / "gamma_gt.tif"))
     (tmp_path / "model").mkdir()
     model = ExportedModelSet(tmp_path / "model", bands=8)
-    assert evaluate.runnable_detectors(model.spectral_path) == list(evaluate.DETECTORS)
+    assert evaluate.runnable_detectors([model.spectral_path]) == list(evaluate.DETECTORS)
     for detector in evaluate.FERS_DETECTORS:
         report = tmp_path / f"{detector}.json"
         assert evaluate.main(["--scenes", str(scenes), "--detector", detector, "--model", model.spectral_path,
