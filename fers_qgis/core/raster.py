@@ -134,10 +134,9 @@ def block_windows(info: RasterInfo, bytes_per_pixel: int, memory_budget_bytes: i
     narrow one and no file block is read (and decoded) twice. Budgets below one file block fall back to strips of
     the rows that fit."""
     height, width = info.height, info.width
-    block_bytes = info.block_height * info.block_width * bytes_per_pixel
-    blocks_per_run = memory_budget_bytes // max(1, block_bytes) if info.block_height <= height else 0
-    if whole_rows or width * bytes_per_pixel * info.block_height <= memory_budget_bytes or blocks_per_run == 0 \
-            or info.block_width >= width:
+    blocks_per_run = memory_budget_bytes // max(1, info.block_height * info.block_width * bytes_per_pixel)
+    block_row_fits = width * bytes_per_pixel * info.block_height <= memory_budget_bytes
+    if whole_rows or block_row_fits or blocks_per_run == 0 or info.block_height > height:
         rows = max(1, memory_budget_bytes // max(1, width * bytes_per_pixel))
         if rows >= info.block_height:
             rows -= rows % info.block_height

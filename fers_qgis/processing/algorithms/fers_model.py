@@ -57,9 +57,6 @@ class FersModelParameters:
         if custom:
             return custom
         shipped = getattr(self, "_shipped", None) or shipped_models()
-        if not shipped:
-            raise QgsProcessingException(self.tr("No model is shipped with this plugin: choose a model file "
-                                                 "(*.spectral.onnx)."))
         choice = self.parameterAsEnum(parameters, self.MODEL, context)
         if choice > 0:
             return shipped[choice - 1]
