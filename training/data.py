@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from fers_qgis.core.raster import describe_raster, gdal_errors_as_exceptions, open_dataset
-from fers_qgis.core.spectral import MinMaxNormaliser, band_matrix, to_model_bands
+from fers_qgis.core.spectral import MinMaxNormaliser, band_matrix, known_wavelengths, to_model_bands
 
 from .masks import PASTE_KINDS, paste_batch
 
@@ -34,6 +34,7 @@ class Scene:
     name: str
     cube_bhw: np.ndarray    # (B, rows, columns) float32, raw values (normalised per tile later)
     excluded_hw: np.ndarray  # (rows, columns) bool: anomalies (dilated by the margin) and invalid pixels
+    wavelengths_nm: Optional[np.ndarray] = None  # (B,) of the model bands, when the scene's bands have them
 
 
 def dilate(mask_hw: np.ndarray, margin: int) -> np.ndarray:
@@ -85,13 +86,15 @@ def load_scene(folder: str, name: str, bands: int, band_mode: str,
     cube = np.where(np.isfinite(cube), cube, 0.0).astype(np.float32)
     matrix = band_matrix(info.band_count, bands, band_mode, info.wavelengths_nm)
     cube = np.ascontiguousarray(to_model_bands(cube, matrix), dtype=np.float32)
+    source_wavelengths = known_wavelengths(info.wavelengths_nm)
+    wavelengths = matrix @ source_wavelengths if source_wavelengths is not None else None
     label_path = os.path.join(folder, name + LABEL_SUFFIX + ".tif")
     if os.path.exists(label_path):
         labels = read_cube(label_path)[0]
         if labels.shape != excluded.shape:
             raise ValueError(f"{label_path} is {labels.shape[::-1]} pixels but {path} is {excluded.shape[::-1]}.")
         excluded |= dilate(labels != 0, margin)
-    return Scene(name, cube, excluded)
+    return Scene(name, cube, excluded, wavelengths)
 
 
 def load_scenes(folder: str, bands: int, band_mode: str, margin: int = EXCLUSION_MARGIN) -> List[Scene]:
@@ -101,6 +104,21 @@ def load_scenes(folder: str, bands: int, band_mode: str, margin: int = EXCLUSION
     if not scenes:
         raise ValueError(f"No usable background scenes with {bands} bands ({band_mode!r} mode) in {folder}.")
     return scenes
+
+
+def training_wavelengths(scenes: Sequence[Scene]) -> List[float]:
+    """The model bands' wavelengths (nm) when every scene has them and they agree to a quarter of the band
+    spacing (one sensor's band set), else [] (mixed or unknown band sets: the model keeps its band mode)."""
+    known = [scene.wavelengths_nm for scene in scenes]
+    if not known or any(wavelengths is None for wavelengths in known):
+        LOGGER.info("Not every training scene has band wavelengths: the model records none.")
+        return []
+    reference = np.mean(known, axis=0)
+    tolerance = 0.25 * float(np.median(np.abs(np.diff(reference)))) if reference.size > 1 else 0.0
+    if max(float(np.max(np.abs(wavelengths - reference))) for wavelengths in known) > tolerance:
+        LOGGER.info("The training scenes' model bands lie at different wavelengths: the model records none.")
+        return []
+    return [round(float(w), 3) for w in reference]
 
 
 def clean_positions(excluded_hw: np.ndarray, size: int) -> np.ndarray:
@@ -123,9 +141,9 @@ def augment(tile_bhw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(tile_bhw)
 
 
-def normalise_tile(tile_bhw: np.ndarray) -> np.ndarray:
-    """Per-tile min-max to [-0.1, 0.1] with the plugin's normaliser."""
-    return MinMaxNormaliser.fit(tile_bhw).apply(tile_bhw).astype(np.float32)
+def normalise_tile(tile_bhw: np.ndarray, normalisation: str = "minmax") -> np.ndarray:
+    """Per-tile range to [-0.1, 0.1] with the plugin's normaliser (a NORMALISATIONS method)."""
+    return MinMaxNormaliser.fit(tile_bhw, method=normalisation).apply(tile_bhw).astype(np.float32)
 
 
 @dataclass
@@ -140,9 +158,10 @@ class ValidationSet:
 class TileSampler:
     """Uniform random clean crops over a set of scenes (every admissible window equally likely)."""
 
-    def __init__(self, scenes: Sequence[Scene], tile_size: int = TILE_SIZE):
+    def __init__(self, scenes: Sequence[Scene], tile_size: int = TILE_SIZE, normalisation: str = "minmax"):
         self.scenes = list(scenes)
         self.tile_size = tile_size
+        self.normalisation = normalisation
         self.positions = [clean_positions(scene.excluded_hw, tile_size) for scene in self.scenes]
         for scene, positions in zip(self.scenes, self.positions):
             if len(positions) == 0:
@@ -169,7 +188,7 @@ class TileSampler:
         tiles = []
         for _ in range(count):
             tile = self.crop(rng)
-            tiles.append(normalise_tile(augment(tile, rng) if augmented else tile))
+            tiles.append(normalise_tile(augment(tile, rng) if augmented else tile, self.normalisation))
         return np.stack(tiles)
 
     def validation_set(self, count: int, seed: int, kinds: Tuple[str, ...] = PASTE_KINDS[1:],

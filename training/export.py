@@ -122,6 +122,8 @@ def export_run(run: str, out: str, name: str, summary: Optional[Dict[str, object
     spatial_path = os.path.join(out, f"{name}.spatial.onnx")
     training = summary if summary is not None else training_summary(run, config)
     common = dict(bands=bands, band_mode=band_mode, normalisation_scale=NORMALISATION_SCALE,
+                  normalisation=str(config.get("normalisation", "minmax")),
+                  wavelengths_nm=tuple(float(w) for w in config.get("wavelengths_nm", [])),
                   fusion=fusion_for(bands), training=training)
     generator = torch.Generator().manual_seed(0)
     example = (torch.rand(1, bands, tile, tile, generator=generator) * 2 - 1) * NORMALISATION_SCALE

@@ -26,13 +26,14 @@ DETECTORS = ("fers", "fers-spectral", "fers-spatial")
 
 def model_input(cube_bhw: np.ndarray, valid_hw: np.ndarray, bands: int, band_mode: str,
                 wavelengths_nm: Optional[Sequence[Optional[float]]] = None,
-                scale: float = NORMALISATION_SCALE) -> np.ndarray:
-    """x (B, H, W) float32: the model bands, min-max normalised over the scene's valid pixels, invalid pixels
-    holding the normalised mean spectrum."""
-    matrix = band_matrix(cube_bhw.shape[0], bands, band_mode, wavelengths_nm)
+                scale: float = NORMALISATION_SCALE, normalisation: str = "minmax",
+                model_wavelengths_nm: Sequence[float] = ()) -> np.ndarray:
+    """x (B, H, W) float32: the model bands, normalised over the scene's valid pixels, invalid pixels holding
+    the normalised mean spectrum."""
+    matrix = band_matrix(cube_bhw.shape[0], bands, band_mode, wavelengths_nm, model_wavelengths_nm)
     values_bhw = to_model_bands(cube_bhw.astype(np.float64), matrix)
     valid_values = values_bhw[:, valid_hw]
-    normaliser = MinMaxNormaliser(float(valid_values.min()), float(valid_values.max()), scale)
+    normaliser = MinMaxNormaliser.fit(valid_values, scale, normalisation)
     x_bhw = normaliser.apply(values_bhw)
     x_bhw[:, ~valid_hw] = normaliser.apply(valid_values.mean(axis=1))[:, None]
     return x_bhw.astype(np.float32)
@@ -90,10 +91,12 @@ def _as_stored(cube_bhw: np.ndarray) -> np.ndarray:
 
 def fers_scores(cube_bhw: np.ndarray, valid_hw: np.ndarray, enhancer: torch.nn.Module, student: torch.nn.Module,
                 bands: int, band_mode: str, tile: int, detector: str = "fers",
-                wavelengths_nm: Optional[Sequence[Optional[float]]] = None) -> np.ndarray:
+                wavelengths_nm: Optional[Sequence[Optional[float]]] = None, normalisation: str = "minmax",
+                model_wavelengths_nm: Sequence[float] = ()) -> np.ndarray:
     """Anomaly scores of a scene: RX on x + spa_f + spe_f (the product of the scaled RX maps of x + spa_f and
     x + spe_f at 50 bands), or on one branch's cube for the single-branch detectors."""
-    x_bhw = model_input(cube_bhw, valid_hw, bands, band_mode, wavelengths_nm)
+    x_bhw = model_input(cube_bhw, valid_hw, bands, band_mode, wavelengths_nm, normalisation=normalisation,
+                        model_wavelengths_nm=model_wavelengths_nm)
     x = x_bhw.astype(np.float64)
     if detector == "fers-spectral":
         return rx_scores(_as_stored(x + spectral_features(enhancer, x_bhw)), valid_hw)
@@ -115,14 +118,15 @@ def scene_scores(run: str, scene_path: str, detector: str = "fers") -> np.ndarra
     info = describe_raster(scene_path)
     dataset = gdal.Open(scene_path)
     cube_bhw = dataset.ReadAsArray().astype(np.float64).reshape(info.band_count, info.height, info.width)
-    used = np.any(band_matrix(info.band_count, bands, band_mode, info.wavelengths_nm) != 0, axis=0)
+    normalisation, model_wavelengths = str(config.get("normalisation", "minmax")), config.get("wavelengths_nm", [])
+    used = np.any(band_matrix(info.band_count, bands, band_mode, info.wavelengths_nm, model_wavelengths) != 0, axis=0)
     valid_hw = np.isfinite(cube_bhw[used]).all(axis=0)
     for plane, nodata, in_use in zip(cube_bhw, info.nodata, used):
         if nodata is not None and in_use:
             valid_hw &= plane != nodata
     cube_bhw[:, ~valid_hw] = 0.0
     return fers_scores(cube_bhw, valid_hw, enhancer, student, bands, band_mode, int(config["tile_size"]), detector,
-                       info.wavelengths_nm)
+                       info.wavelengths_nm, normalisation, model_wavelengths)
 
 
 def main(argv=None) -> int:

@@ -29,10 +29,11 @@ import torch
 
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.rx import BackgroundStatistics, rx_scores, whitening_matrix
-from fers_qgis.core.spectral import BAND_MODES
+from fers_qgis.core.spectral import BAND_MODES, NORMALISATIONS
 
 from . import losses
-from .data import EXCLUSION_MARGIN, TILE_SIZE, TileSampler, ValidationSet, load_scenes, split_scenes
+from .data import (EXCLUSION_MARGIN, TILE_SIZE, TileSampler, ValidationSet, load_scenes, split_scenes,
+                   training_wavelengths)
 from .masks import PASTE_KINDS, paste_batch
 from .models.restoration import FeatureRestoration
 from .models.student import SpatialStudent
@@ -83,6 +84,9 @@ class TrainConfig:
     ssim_weight: float = 0.01
     ssim_max_val: float = 1.0
     scenes: List[str] = field(default_factory=list)  # filled in: the scenes trained on
+    # Runs saved before this field existed normalised each tile by its exact min and max.
+    normalisation: str = "minmax"
+    wavelengths_nm: List[float] = field(default_factory=list)  # filled in: the model bands' (training_wavelengths)
 
 
 def rx_auc(cube_bhw: np.ndarray, labels_hw: np.ndarray) -> float:
@@ -111,10 +115,11 @@ class Trainer:
         training, validation = split_scenes(scenes, config.validation_scenes, config.validation_count, config.seed)
         config.scenes = [scene.name for scene in training]
         config.validation_scenes = [scene.name for scene in validation]
-        self.sampler = TileSampler(training, config.tile_size)
+        config.wavelengths_nm = training_wavelengths(training)
+        self.sampler = TileSampler(training, config.tile_size, config.normalisation)
         self.validation: Optional[ValidationSet] = None
         if validation:
-            self.validation = TileSampler(validation, config.tile_size).validation_set(
+            self.validation = TileSampler(validation, config.tile_size, config.normalisation).validation_set(
                 config.validation_tiles, seed=config.seed + 1)
         if config.stage == "teacher":
             self.teacher = ReverseDistillationTeacher(config.bands, TeacherConfig(**config.teacher_network))
@@ -295,6 +300,8 @@ def parse_args(argv=None) -> Tuple[TrainConfig, bool]:
     parser.add_argument("--stage", choices=STAGES, required=True)
     parser.add_argument("--bands", type=int, required=True)
     parser.add_argument("--band-mode", choices=BAND_MODES, default="first")
+    parser.add_argument("--normalisation", choices=NORMALISATIONS, default="robust",
+                        help="each tile's value range: exact min-max, or robust (outlier fences, clipped)")
     parser.add_argument("--data", required=True, help="folder of background GeoTIFF scenes (NAME_gt.tif excluded)")
     parser.add_argument("--out", required=True, help="run folder")
     parser.add_argument("--teacher", default=RANDOM_TEACHER, help="stage 2: stage-1 run folder, or 'random'")
@@ -331,7 +338,8 @@ def parse_args(argv=None) -> Tuple[TrainConfig, bool]:
             saved.update(epochs=args.epochs)  # a resumed run may be extended, nothing else changes
         return TrainConfig(**saved), True
     config = TrainConfig(
-        stage=args.stage, bands=args.bands, band_mode=args.band_mode, data=args.data, out=args.out,
+        stage=args.stage, bands=args.bands, band_mode=args.band_mode, normalisation=args.normalisation,
+        data=args.data, out=args.out,
         epochs=DEFAULT_EPOCHS[args.stage] if args.epochs is None else args.epochs, steps_per_epoch=args.steps_per_epoch,
         batch=args.batch, lr=args.lr, seed=args.seed,
         device=args.device, teacher=args.teacher, paste_kinds=kinds, pixel_weight=args.pixel_weight,

@@ -35,7 +35,7 @@ from .onnx_runtime import FersModelSet, load_model_set
 from .progress import Progress, Stage
 from .raster import (BlockReader, FlushingWrites, RasterInfo, RasterWriter, block_windows, check_output_path,
                      describe_raster, gdal_errors_as_exceptions, iter_blocks)
-from .spectral import MinMaxNormaliser, band_matrix, to_model_bands
+from .spectral import MinMaxNormaliser, SceneRange, band_matrix, known_wavelengths, to_model_bands
 from .memory import release_free_memory
 
 # The published detectors and their comparisons: which cube RX runs on, and how.
@@ -106,24 +106,27 @@ class _Scene:
 
 def _model_band_labels(info: RasterInfo, matrix: np.ndarray, used: np.ndarray, band_mode: str
                        ) -> Tuple[Tuple[str, ...], Tuple[Optional[float], ...]]:
-    """Names and wavelengths of the model bands: the source's for 'first', interpolated ones for 'resample'."""
-    if band_mode == "first":
-        return (tuple(info.band_names[band] for band in used),
-                tuple(info.wavelengths_nm[band] for band in used))
+    """Names and wavelengths of the model bands: a source band's own where a model band selects one (except in
+    'resample' mode), else "Model band N" with its interpolated wavelength."""
     source_wavelengths = [info.wavelengths_nm[band] for band in used]
     wavelengths: Tuple[Optional[float], ...] = (None,) * matrix.shape[0]
-    if all(w is not None for w in source_wavelengths) and np.all(np.diff(source_wavelengths) > 0):
+    if all(w is not None for w in source_wavelengths):
         wavelengths = tuple(float(w) for w in matrix @ np.asarray(source_wavelengths, dtype=np.float64))
-    names = tuple(f"Model band {index + 1}" + (f" ({w:.1f} nm)" if w is not None else "")
-                  for index, w in enumerate(wavelengths))
-    return names, wavelengths
+    names = []
+    for index, (row, wavelength) in enumerate(zip(matrix, wavelengths)):
+        if band_mode != "resample" and np.count_nonzero(row) == 1:
+            names.append(info.band_names[used[int(np.argmax(row))]])
+        else:
+            names.append(f"Model band {index + 1}" + (f" ({wavelength:.1f} nm)" if wavelength is not None else ""))
+    return tuple(names), wavelengths
 
 
 def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str]) -> _Scene:
     """Checks that need no pixels: band compatibility (naming alternatives) and the raster's size."""
     info = describe_raster(input_path)
     metadata = model.metadata
-    full_matrix = band_matrix(info.band_count, metadata.bands, metadata.band_mode, info.wavelengths_nm)
+    full_matrix = band_matrix(info.band_count, metadata.bands, metadata.band_mode, info.wavelengths_nm,
+                              metadata.wavelengths_nm)
     used = np.flatnonzero(np.any(full_matrix != 0, axis=0))
     # Exported spectral branches accept tiles of at least 2 halo + 1 pixels a side (their reflect padding).
     smallest = max(2 * metadata.halo + 1, 2)
@@ -139,23 +142,32 @@ def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progr
     """Pass 1: min, max and mean of the model bands over every valid pixel; sets the scene's normalisation."""
     info, reader, matrix = scene.info, scene.reader, scene.matrix
     bands = matrix.shape[0]
+    if model.metadata.wavelengths_nm and known_wavelengths(info.wavelengths_nm) is not None:
+        progress.info(f"The model's {bands} bands ({min(model.metadata.wavelengths_nm):.0f}-"
+                      f"{max(model.metadata.wavelengths_nm):.0f} nm, as trained) are taken from the raster by "
+                      "wavelength.")
     windows = block_windows(info, reader.bytes_per_pixel + 2 * bands * 8, budget)
-    minimum, maximum = np.inf, -np.inf
+    value_range = SceneRange(info.height * info.width, bands)
     sums_b = np.zeros(bands)
     count = 0
     for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
         if not valid_hw.any():
             continue
         values_bn = to_model_bands(cube_bhw, matrix)[:, valid_hw]
-        minimum = min(minimum, float(values_bn.min()))
-        maximum = max(maximum, float(values_bn.max()))
+        value_range.add(values_bn)
         sums_b += values_bn.sum(axis=1, dtype=np.float64)
         count += values_bn.shape[1]
     if count == 0:
         raise InputError(f"{info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
-    scene.normaliser = MinMaxNormaliser(minimum, maximum, model.metadata.normalisation_scale)
-    scene.fill_b = scene.normaliser.apply(sums_b / count)
+    scene.normaliser = normaliser = value_range.normaliser(model.metadata.normalisation,
+                                                           model.metadata.normalisation_scale)
+    scene.fill_b = normaliser.apply(sums_b / count)
     scene.valid_pixels = count
+    progress.info(f"Model bands normalised over {count} valid pixels (range {normaliser.minimum:g} to "
+                  f"{normaliser.maximum:g}).")
+    if value_range.minimum < normaliser.minimum or value_range.maximum > normaliser.maximum:
+        progress.info(f"Outlying values ({value_range.minimum:g} to {value_range.maximum:g} in the scene, e.g. "
+                      "saturated or dead pixels) were clipped to that range so that they do not squeeze the rest.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -501,8 +513,6 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
     workspace = _Workspace(output_path)
     try:
         _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
-        progress.info(f"Model bands normalised over {scene.valid_pixels} valid pixels "
-                      f"(range {scene.normaliser.minimum:g} to {scene.normaliser.maximum:g}).")
         need_spectral = any(name in (SUM, SPECTRAL) for name in cube_names)
         need_spatial = any(name in (SUM, SPATIAL) for name in cube_names)
         features = _FeatureBlocks(scene, model, need_spectral, need_spatial, budget)

@@ -7,10 +7,10 @@ before it runs anything.
 """
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Dict
+from typing import Dict, Tuple
 
 from .errors import InputError
-from .spectral import BAND_MODES
+from .spectral import BAND_MODES, NORMALISATIONS
 
 FORMAT_VERSION = 1
 INPUT_NAME = "cube"         # float32 (N, B, H, W), normalised as recorded in the metadata
@@ -27,11 +27,17 @@ class ModelMetadata:
     branch: str                 # "spectral" or "spatial"
     bands: int                  # B, the model's input and output band count
     band_mode: str              # "first" or "resample" (fers_qgis.core.spectral)
-    normalisation_scale: float  # scene min-max to [-scale, scale]
+    normalisation_scale: float  # the image's value range to [-scale, scale]
     tile_size: int              # spatial: the fixed tile side it was exported at; spectral: 0 (any size)
     halo: int                   # pixels of context a tile needs on each side for exact stitching
     fusion: str                 # how the detector combines branches ("sum" or "product")
     companion: str = ""         # spectral file: the file name of its spatial branch in the same folder
+    # How the value range is found (fers_qgis.core.spectral NORMALISATIONS); files written before this field
+    # existed were trained with the exact min and max of each tile.
+    normalisation: str = "minmax"
+    # Centre wavelengths (nm) of the model's B bands as trained, when known: rasters with wavelengths are then
+    # fed by wavelength; empty: the band mode decides.
+    wavelengths_nm: Tuple[float, ...] = ()
     format_version: int = FORMAT_VERSION
     training: Dict[str, object] = field(default_factory=dict)  # data, config and commit summary
 
@@ -39,7 +45,7 @@ class ModelMetadata:
         """String key/values for ``onnx.ModelProto.metadata_props``."""
         props = {}
         for key, value in asdict(self).items():
-            props[_PREFIX + key] = json.dumps(value) if isinstance(value, dict) else str(value)
+            props[_PREFIX + key] = json.dumps(value) if isinstance(value, (dict, tuple)) else str(value)
         return props
 
     @classmethod
@@ -64,10 +70,12 @@ class ModelMetadata:
                 halo=int(props[_PREFIX + "halo"]),
                 fusion=props[_PREFIX + "fusion"],
                 companion=props.get(_PREFIX + "companion", ""),
+                normalisation=props.get(_PREFIX + "normalisation", "minmax"),
+                wavelengths_nm=tuple(float(w) for w in json.loads(props.get(_PREFIX + "wavelengths_nm", "[]"))),
                 format_version=version,
                 training=json.loads(props.get(_PREFIX + "training", "{}") or "{}"),
             )
-        except (KeyError, ValueError) as error:
+        except (KeyError, ValueError, TypeError) as error:
             raise InputError(f"{source} has incomplete FERS metadata ({error}).") from error
         problems = []
         if metadata.branch not in BRANCHES:
@@ -76,6 +84,10 @@ class ModelMetadata:
             problems.append(f"band mode {metadata.band_mode!r}")
         if metadata.fusion not in FUSIONS:
             problems.append(f"fusion {metadata.fusion!r}")
+        if metadata.normalisation not in NORMALISATIONS:
+            problems.append(f"normalisation {metadata.normalisation!r}")
+        if metadata.wavelengths_nm and len(metadata.wavelengths_nm) != metadata.bands:
+            problems.append(f"{len(metadata.wavelengths_nm)} wavelengths for {metadata.bands} bands")
         if metadata.bands < 2 or metadata.tile_size < 0 or metadata.halo < 0 or metadata.normalisation_scale <= 0:
             problems.append("sizes")
         if metadata.branch == "spatial" and metadata.tile_size == 0:

@@ -215,7 +215,7 @@ def _open_model_set(onnxruntime, spectral_path: str, use_gpu: bool) -> FersModel
         raise InputError(f"{metadata.companion}, named as the spatial companion of {name}, is not a spatial "
                          f"branch: export the model set again.")
     _check_signature(spatial, spatial_metadata, metadata.companion)
-    mismatched = [field for field in ("bands", "band_mode", "normalisation_scale")
+    mismatched = [field for field in ("bands", "band_mode", "normalisation_scale", "normalisation", "wavelengths_nm")
                   if getattr(metadata, field) != getattr(spatial_metadata, field)]
     if mismatched:
         raise InputError(f"{name} and {metadata.companion} disagree on {', '.join(mismatched)}: they are not one "

@@ -7,12 +7,13 @@ import contextlib
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from osgeo import gdal, gdal_array
 
 from .errors import InputError
+from .spectral import check_band_numbers, parse_band_selection
 
 OUTPUT_NODATA = -9999.0
 _GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
@@ -108,14 +109,15 @@ def describe_raster(path: str) -> RasterInfo:
     )
 
 
-def select_bands(info: RasterInfo, bands: Optional[Sequence[int]]) -> Tuple[int, ...]:
-    """Validate 1-based band numbers (None means all bands) and return them as a tuple."""
+def select_bands(info: RasterInfo, bands: Union[None, str, Sequence[int]]) -> Tuple[int, ...]:
+    """Validate 1-based band numbers (None means all bands), or read a typed selection such as "1-50" or
+    "400-1000 nm" (``spectral.parse_band_selection``), and return them as a tuple."""
+    if isinstance(bands, str) and bands.strip():
+        return parse_band_selection(bands, info.band_count, info.wavelengths_nm)
     if not bands:
         return tuple(range(1, info.band_count + 1))
     selected = tuple(int(band) for band in bands)
-    bad = [band for band in selected if not 1 <= band <= info.band_count]
-    if bad:
-        raise InputError(f"Band numbers {bad} do not exist: the raster has bands 1 to {info.band_count}.")
+    check_band_numbers(selected, info.band_count)
     if len(set(selected)) != len(selected):
         raise InputError("The band selection lists a band more than once.")
     return selected
