@@ -71,12 +71,14 @@ def _export(module, example, path, dynamic_axes, props=None):
 class ExportedModelSet:
     """A model set in a folder: the torch modules (references) and the two ONNX files."""
 
-    def __init__(self, folder, bands=6, band_mode="first", fusion="sum", seed=0, name="tiny"):
+    def __init__(self, folder, bands=6, band_mode="first", fusion="sum", seed=0, name="tiny", normalisation="minmax",
+                 wavelengths_nm=()):
         torch.manual_seed(seed)
         self.bands = bands
         self.spectral = TinySpectralBranch(bands).eval()
         self.spatial = TinySpatialBranch(bands).eval()
-        common = dict(bands=bands, band_mode=band_mode, normalisation_scale=0.1, halo=HALO, fusion=fusion)
+        common = dict(bands=bands, band_mode=band_mode, normalisation_scale=0.1, halo=HALO, fusion=fusion,
+                      normalisation=normalisation, wavelengths_nm=tuple(wavelengths_nm))
         self.spatial_path = os.path.join(str(folder), f"{name}.spatial.onnx")
         self.spectral_path = os.path.join(str(folder), f"{name}.spectral.onnx")
         spatial_meta = ModelMetadata(branch="spatial", tile_size=TILE, **common)

@@ -51,6 +51,15 @@ def write_raster(path, cube_bhw: np.ndarray, geotransform: Sequence[float] = TES
     return str(path)
 
 
+def set_wavelengths(path, wavelengths_nm: Sequence[float]) -> str:
+    """Give a raster's bands ENVI-style centre wavelengths in nanometres, as GDAL's ENVI driver writes them."""
+    dataset = gdal.Open(str(path), gdal.GA_Update)
+    for index, wavelength in enumerate(wavelengths_nm):
+        dataset.GetRasterBand(index + 1).SetMetadata({"wavelength": f"{wavelength:g}", "wavelength_units": "nm"})
+    dataset = None
+    return str(path)
+
+
 @dataclass
 class RasterContent:
     """What a test needs to check in a written raster."""

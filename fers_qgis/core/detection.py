@@ -4,7 +4,7 @@ Everything the Processing algorithm, the evaluation CLI and the demo run goes th
 """
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -19,12 +19,13 @@ DETECTORS = ("global", "local")
 
 @dataclass(frozen=True)
 class RxOptions:
-    """Settings of an RX run. Band numbers are 1-based; None means all bands."""
+    """Settings of an RX run. Bands: 1-based numbers, or a typed selection such as "1-50" or "400-1000 nm"
+    (``spectral.parse_band_selection``); None means all bands."""
 
     detector: str = "global"
     inner_window: int = 3
     outer_window: int = 15
-    bands: Optional[Tuple[int, ...]] = None
+    bands: Union[None, str, Tuple[int, ...]] = None
     memory_budget_mb: int = 256
 
 

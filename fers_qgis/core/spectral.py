@@ -30,7 +30,8 @@ SAMPLE_VALUES = 1 << 21
 
 def known_wavelengths(wavelengths_nm: Optional[Sequence[Optional[float]]]) -> Optional[np.ndarray]:
     """The band centres as an array when every band has one and no two are equal, else None."""
-    if not wavelengths_nm or any(w is None or not np.isfinite(w) for w in wavelengths_nm):
+    if wavelengths_nm is None or len(wavelengths_nm) == 0 or any(w is None or not np.isfinite(w)
+                                                                 for w in wavelengths_nm):
         return None
     candidate = np.asarray(wavelengths_nm, dtype=np.float64)
     return candidate if np.unique(candidate).size == candidate.size else None
@@ -49,7 +50,7 @@ def band_matrix(source_bands: int, model_bands: int, mode: str,
     """
     if mode not in BAND_MODES:
         raise InputError(f"Unknown band mode {mode!r}; choose one of {', '.join(BAND_MODES)}.")
-    wavelengths = known_wavelengths(wavelengths_nm) if wavelengths_nm is not None else None
+    wavelengths = known_wavelengths(wavelengths_nm)
     if wavelengths is not None and len(wavelengths) != source_bands:
         wavelengths = None
     order = np.argsort(wavelengths, kind="stable") if wavelengths is not None else np.arange(source_bands)

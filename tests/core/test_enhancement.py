@@ -18,7 +18,7 @@ from fers_qgis.core.progress import Progress  # noqa: E402
 from fers_qgis.core.raster import OUTPUT_NODATA  # noqa: E402
 from tests.fers_models import (ExportedModelSet, normalised_first_bands, reference_rx,  # noqa: E402
                                TinySpectralBranch, _export)
-from tests.helpers import read_raster, write_raster  # noqa: E402
+from tests.helpers import read_raster, set_wavelengths, write_raster  # noqa: E402
 
 BANDS = 6
 
@@ -395,3 +395,44 @@ def test_a_loaded_model_set_is_reused_until_one_of_its_files_changes(tmp_path):
         handle.truncate(100)
     with pytest.raises(InputError, match="cached.spatial.onnx cannot be loaded"):
         load_model_set(models.spectral_path)
+
+
+def test_a_few_saturated_pixels_no_longer_change_the_other_scores(tmp_path):
+    """Six pixels at 65535 in every band: with the robust range the scores elsewhere stay as they were; with the
+    exact scene min-max (models written before the robust range) every other pixel is squeezed and they do not."""
+    cube = scene_cube(60, 60)
+    saturated_pixels = [(5, 7), (12, 40), (30, 30), (44, 10), (50, 52), (20, 22)]
+    saturated = cube.copy()
+    far_hw = np.ones((60, 60), dtype=bool)
+    for row, column in saturated_pixels:
+        saturated[:, row, column] = 65535
+        far_hw[max(row - 6, 0):row + 7, max(column - 6, 0):column + 7] = False  # beyond the branches' reach
+    sources = [write_raster(tmp_path / f"in{index}.tif", data) for index, data in enumerate((cube, saturated))]
+    correlation = {}
+    for normalisation in ("robust", "minmax"):
+        models = ExportedModelSet(tmp_path, bands=BANDS, normalisation=normalisation, name=normalisation)
+        scores = []
+        for index, source in enumerate(sources):
+            output = str(tmp_path / f"{normalisation}{index}.tif")
+            detect_fers(source, output, models.spectral_path)
+            scores.append(band_values(output)[0][0][far_hw])
+        correlation[normalisation] = np.corrcoef(*scores)[0, 1]
+    assert correlation["robust"] > 0.99
+    assert correlation["minmax"] < 0.9
+
+
+def test_model_with_training_wavelengths_is_fed_by_wavelength(tmp_path):
+    """A model trained on bands at 450-500 nm reads those bands of a raster listing 400-550 nm backwards, and
+    interpolates where the raster's bands fall between."""
+    cube = scene_cube(24, 26, bands=16)
+    wavelengths = [550.0 - 10 * band for band in range(16)]   # descending, as PRISMA's VNIR cube
+    source = set_wavelengths(write_raster(tmp_path / "in.tif", cube), wavelengths)
+    trained = [450.0, 460.0, 470.0, 480.0, 490.0, 495.0]
+    models = ExportedModelSet(tmp_path, bands=BANDS, wavelengths_nm=trained, name="by_wavelength")
+    output = str(tmp_path / "enh.tif")
+    enhance_features(source, output, models.spectral_path)
+    from osgeo import gdal
+    written = gdal.Open(output)
+    assert [float(written.GetRasterBand(i + 1).GetMetadata()["wavelength"]) for i in range(BANDS)] == trained
+    assert written.GetRasterBand(1).GetDescription() == "Band 11 (enhanced)"   # 450 nm is the raster's band 11
+    assert written.GetRasterBand(6).GetDescription() == "Model band 6 (495.0 nm) (enhanced)"

@@ -4,7 +4,8 @@ import pytest
 
 from fers_qgis.core.errors import InputError
 from fers_qgis.core.model_format import ModelMetadata
-from fers_qgis.core.spectral import MinMaxNormaliser, band_matrix, to_model_bands
+from fers_qgis.core.spectral import (SAMPLE_VALUES, MinMaxNormaliser, SceneRange, band_matrix, parse_band_selection,
+                                     robust_range, to_model_bands)
 
 
 def test_first_mode_selects_the_first_bands():
@@ -50,6 +51,92 @@ def test_minmax_normaliser_maps_to_the_scaled_range_and_merges_blocks():
     assert np.all(np.isfinite(MinMaxNormaliser.fit(np.ones(4)).apply(np.ones(4))))
 
 
+def test_descending_wavelengths_feed_first_bands_in_wavelength_order():
+    wavelengths = [900.0, 800.0, 700.0, 600.0, 500.0]  # PRISMA's VNIR cube lists its bands from long to short
+    cube = np.array(wavelengths)[:, None, None] * np.ones((1, 2, 2))
+    np.testing.assert_array_equal(to_model_bands(cube, band_matrix(5, 3, "first", wavelengths))[:, 0, 0],
+                                  [500, 600, 700])
+    resampled = to_model_bands(cube, band_matrix(5, 3, "resample", wavelengths))
+    np.testing.assert_allclose(resampled[:, 0, 0], [500, 700, 900])
+
+
+def test_model_wavelengths_select_matching_bands_and_interpolate_others():
+    source = [400.0 + 10 * band for band in range(30)]
+    cube = np.array(source)[:, None, None] * np.ones((1, 2, 2))
+    same_sensor = band_matrix(30, 4, "first", source, model_wavelengths_nm=source[3:7])
+    np.testing.assert_array_equal(same_sensor, np.eye(30)[3:7])  # the same band set: a pure selection
+    other = to_model_bands(cube, band_matrix(30, 3, "first", source, model_wavelengths_nm=[405.0, 512.5, 690.0]))
+    np.testing.assert_allclose(other[:, 0, 0], [405.0, 512.5, 690.0])
+    # Without raster wavelengths the band mode decides, as before.
+    np.testing.assert_array_equal(band_matrix(30, 3, "first", None, model_wavelengths_nm=[700, 800, 900]),
+                                  np.eye(30)[:3])
+
+
+def test_excluded_bands_are_never_read_and_are_interpolated_across():
+    source = [400.0 + 10 * band for band in range(10)]
+    cube = np.array(source)[:, None, None] * np.ones((1, 2, 2))
+    by_wavelength = band_matrix(10, 3, "first", source, model_wavelengths_nm=[400, 430, 450], excluded_bands=[4])
+    assert not by_wavelength[:, 3].any()
+    np.testing.assert_allclose(to_model_bands(cube, by_wavelength)[:, 0, 0], [400, 430, 450])
+    first = band_matrix(10, 3, "first", excluded_bands=[2])  # no wavelengths: band 2 filled from bands 1 and 3
+    assert not first[:, 1].any()
+    np.testing.assert_allclose(first[1], np.r_[0.5, 0.0, 0.5, np.zeros(7)])
+
+
+def test_a_raster_that_misses_the_model_wavelengths_is_refused():
+    with pytest.raises(InputError, match="reads 400-1000 nm.*cover 1200-2400 nm"):
+        band_matrix(13, 61, "first", np.linspace(1200, 2400, 13), model_wavelengths_nm=np.linspace(400, 1000, 61))
+
+
+def test_robust_range_ignores_a_few_saturated_pixels_and_keeps_clean_ranges_exact():
+    rng = np.random.default_rng(0)
+    clean = rng.gamma(4.0, 500.0, size=(50, 10000))
+    assert robust_range(clean) == (clean.min(), clean.max())
+    saturated = clean.copy()
+    saturated[:, :6] = 65535  # six pixels, every band
+    assert robust_range(saturated) == (saturated[:, 6:].min(), saturated[:, 6:].max())
+    normaliser = MinMaxNormaliser.fit(saturated, method="robust")
+    assert normaliser.clip and normaliser.apply(np.array([65535.0]))[0] == pytest.approx(0.1)
+
+
+def test_scene_range_samples_big_scenes_in_bounded_memory_and_small_ones_exactly():
+    rng = np.random.default_rng(1)
+    small = SceneRange(100, 4)
+    values = rng.normal(size=(4, 100))
+    small.add(values[:, :30])
+    small.add(values[:, 30:])
+    assert small.normaliser("robust") == MinMaxNormaliser.fit(values, method="robust")
+    assert small.normaliser("minmax") == MinMaxNormaliser.fit(values)
+    big = SceneRange(10 * SAMPLE_VALUES, 2)
+    for _ in range(20):
+        big.add(rng.normal(size=(2, SAMPLE_VALUES // 2)))
+    assert sum(sample.size for sample in big._samples) <= SAMPLE_VALUES + 40
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1-5", (1, 2, 3, 4, 5)), ("1-2, 4-5", (1, 2, 4, 5)), ("5;3", (3, 5)), ("2", (2,)),
+    ("400-420 nm", (1, 2, 3)), ("0.43-0.44um", (4, 5)), ("0.40-0.41, 0.44-0.45 µm", (1, 2, 5, 6)),
+    ("451 nm", (6,)),
+])
+def test_band_selections_read_ranges_and_wavelength_ranges(text, expected):
+    assert parse_band_selection(text, 8, [400.0 + 10 * band for band in range(8)]) == expected
+
+
+@pytest.mark.parametrize("text, wavelengths, message", [
+    ("1-50", None, "Band numbers 9-50 do not exist: the raster has bands 1 to 8"),
+    ("0", None, "Band number 0 does not exist"),
+    ("5-2", None, "runs backwards"),
+    ("1-4 apples", None, "Cannot read the band selection"),
+    ("", None, "empty"),
+    ("400-1000 nm", None, "no wavelengths.*band numbers such as 1-50"),
+    ("1000-2000 nm", [400.0 + 10 * band for band in range(8)], "No band lies in .*cover 400 to 470 nm"),
+    ("400-500 nm, 1-2 um", [400.0 + 10 * band for band in range(8)], "mixes units"),
+])
+def test_bad_band_selections_say_what_to_type(text, wavelengths, message):
+    with pytest.raises(InputError, match=message):
+        parse_band_selection(text, 8, wavelengths or [None] * 8)
+
+
 def metadata(**changes):
     values = dict(branch="spectral", bands=50, band_mode="resample", normalisation_scale=0.1, tile_size=0, halo=4,
                   fusion="product", companion="m.spatial.onnx", training={"scenes": ["a", "b"], "seed": 1})
@@ -64,7 +151,18 @@ def test_metadata_round_trips_through_string_props():
     assert ModelMetadata.from_metadata_props(props) == original
 
 
+def test_metadata_records_normalisation_and_training_wavelengths():
+    original = metadata(normalisation="robust", wavelengths_nm=tuple(400.0 + 10 * band for band in range(50)))
+    assert ModelMetadata.from_metadata_props(original.to_metadata_props()) == original
+    older = {key: value for key, value in original.to_metadata_props().items()
+             if key not in ("fers_normalisation", "fers_wavelengths_nm")}
+    read = ModelMetadata.from_metadata_props(older)  # files written before these fields: exact min-max, no wavelengths
+    assert (read.normalisation, read.wavelengths_nm) == ("minmax", ())
+
+
 @pytest.mark.parametrize("props, message", [
+    (metadata(normalisation="zscore").to_metadata_props(), "normalisation 'zscore'"),
+    (metadata(wavelengths_nm=(400.0, 500.0)).to_metadata_props(), "2 wavelengths for 50 bands"),
     ({}, "not a FERS model"),
     ({"fers_format_version": "99"}, "format 99"),
     ({"fers_format_version": "1", "fers_branch": "spectral"}, "incomplete"),

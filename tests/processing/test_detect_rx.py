@@ -22,7 +22,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QEventLoop, QTimer
 
-from tests.helpers import TEST_EPSG, TEST_GEOTRANSFORM, anomaly_scene, read_raster, same_crs, write_raster
+from tests.helpers import (TEST_EPSG, TEST_GEOTRANSFORM, anomaly_scene, read_raster, same_crs, set_wavelengths,
+                           write_raster)
 
 ALGORITHM = "fers:detectanomaliesrx"
 INPUT_NODATA = -1000.0
@@ -99,6 +100,26 @@ def test_band_subset_sees_only_anomalies_in_those_bands(scene, output_dir):
     assert highest(scores, 2) == {anomalies["all_bands"], anomalies["bands_1_4"]}
     # The anomaly confined to bands 5-8 is an ordinary pixel in bands 1-4.
     assert scores[anomalies["bands_5_8"]] < 0.2 * min(scores[anomalies["all_bands"]], scores[anomalies["bands_1_4"]])
+
+
+@pytest.mark.parametrize("bands", ["1-4", "1-2, 3-4", "1;2;3;4", "400-550 nm", "0.4-0.55 um"])
+def test_typed_band_ranges_and_wavelength_ranges_select_bands(bands, scene, tmp_path, output_dir):
+    source = str(tmp_path / "scene.tif")
+    set_wavelengths(write_raster(source, read_raster(scene.path).cube_bhw, nodata=INPUT_NODATA),
+                    [400.0 + 50 * band for band in range(8)])
+    scores, _ = run_scores({"INPUT": source, "BANDS": bands, "OUTPUT": str(output_dir / "bands.tif")})
+    expected, _ = run_scores({"INPUT": scene.path, "BANDS": [1, 2, 3, 4], "OUTPUT": str(output_dir / "list.tif")})
+    np.testing.assert_array_equal(scores, expected)
+
+
+@pytest.mark.parametrize("bands, message", [
+    ("1-50", "Band numbers 9-50 do not exist: the raster has bands 1 to 8"),
+    ("400-1000 nm", "no wavelengths.*band numbers such as 1-50"),
+])
+def test_impossible_band_selections_say_why_and_write_nothing(bands, message, scene, output_dir):
+    with pytest.raises(QgsProcessingException, match=message):
+        processing.run(ALGORITHM, {"INPUT": scene.path, "BANDS": bands, "OUTPUT": str(output_dir / "rx.tif")})
+    assert os.listdir(output_dir) == []
 
 
 def test_mask_limits_the_pixels_used_and_scored(scene, tmp_path, output_dir):

@@ -12,7 +12,7 @@ import pytest
 from scripts import qgis_process as runner
 from fers_qgis.core.onnx_runtime import shipped_models
 from tests.helpers import (EVAL_DIR, EVAL_SCENES, TEST_EPSG, TEST_GEOTRANSFORM, read_raster, same_crs,
-                           written_anomaly_scene)
+                           set_wavelengths, written_anomaly_scene)
 
 ALGORITHM = "fers:detectanomaliesrx"
 
@@ -31,7 +31,10 @@ def qgis_process(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    return written_anomaly_scene(tmp_path_factory.mktemp("scene"))
+    """The 8-band anomaly scene, its bands at 400, 450, ... 750 nm."""
+    scene = written_anomaly_scene(tmp_path_factory.mktemp("scene"))
+    set_wavelengths(scene.path, [400.0 + 50 * band for band in range(8)])
+    return scene
 
 
 def top_positions(scores_hw, count):
@@ -55,13 +58,22 @@ def test_qgis_process_runs_the_algorithm(qgis_process, scene, tmp_path):
     assert top_positions(written.cube_bhw[0], 3) == set(scene.anomalies.values())
 
 
-def test_qgis_process_accepts_a_comma_separated_band_list(qgis_process, scene, tmp_path):
+@pytest.mark.parametrize("bands", ["1,2,3,4", "1-4", "400-550 nm"])
+def test_qgis_process_accepts_band_lists_ranges_and_wavelength_ranges(qgis_process, scene, tmp_path, bands):
     output = str(tmp_path / "bands.tif")
-    completed = qgis_process("run", ALGORITHM, "--", f"INPUT={scene.path}", "BANDS=1,2,3,4", f"OUTPUT={output}")
+    completed = qgis_process("run", ALGORITHM, "--", f"INPUT={scene.path}", f"BANDS={bands}", f"OUTPUT={output}")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "using 4 bands" in completed.stdout
     anomalies = scene.anomalies
     assert top_positions(read_raster(output).cube_bhw[0], 2) == {anomalies["all_bands"], anomalies["bands_1_4"]}
+
+
+def test_qgis_process_names_band_numbers_that_do_not_exist(qgis_process, scene, tmp_path):
+    output = tmp_path / "rx.tif"
+    completed = qgis_process("run", ALGORITHM, "--", f"INPUT={scene.path}", "BANDS=1-50", f"OUTPUT={output}")
+    assert completed.returncode != 0
+    assert "Band numbers 9-50 do not exist" in completed.stdout + completed.stderr
+    assert not output.exists()
 
 
 def test_qgis_process_reports_bad_parameters(qgis_process, scene, tmp_path):

@@ -48,7 +48,9 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
             "centred on each pixel (slower; finds pixels unlike their surroundings).\n"
             "<b>Inner / outer window</b>: odd sizes in pixels, used by the local detector. The inner (guard) "
             "window keeps the target's own pixels out of its background; the outer window must be larger.\n"
-            "<b>Bands</b>: the bands to use; none selected means all bands.\n"
+            "<b>Bands</b>: the bands to use; none selected means all bands. From qgis_process or Python also as "
+            "text: band numbers and ranges (1-50, 1-10,20-30) or wavelength ranges where the raster has band "
+            "wavelengths (400-1000 nm, 0.4-1.0 um).\n"
             "<b>Mask</b>: optional raster on the same pixel grid; only pixels where it is non-zero are used.\n"
             "<b>Input</b>: any multi-band raster (hyperspectral or multispectral) that GDAL reads from disk.\n") \
             + self.tr(DECISION_HELP) + self.tr(
@@ -95,14 +97,13 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
         return self.window_problem(self.parameterAsInt(parameters, self.INNER_WINDOW, context),
                                    self.parameterAsInt(parameters, self.OUTER_WINDOW, context))
 
-    def _band_numbers(self, parameters, context):
-        """The selected band numbers; also accepts the comma list `BANDS=1,2,3` that qgis_process users type."""
+    def _band_selection(self, parameters, context):
+        """The selected band numbers, or the text qgis_process and Python users type ("1-50", "1,2,3",
+        "400-1000 nm"), which the core reads: QGIS itself would read "1-50" or "1,2,3" as band 0."""
         value = parameters.get(self.BANDS)
-        if isinstance(value, str) and "," in value:
-            # QGIS splits multiple-band strings on ';' only and would read "1,2,3" as band 0.
-            parameters = dict(parameters)
-            parameters[self.BANDS] = value.replace(",", ";")
-        return tuple(self.parameterAsInts(parameters, self.BANDS, context))
+        if isinstance(value, str):
+            return value.strip() or None
+        return tuple(self.parameterAsInts(parameters, self.BANDS, context)) or None
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
@@ -111,7 +112,7 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
             detector=DETECTORS[self.parameterAsEnum(parameters, self.DETECTOR, context)],
             inner_window=self.parameterAsInt(parameters, self.INNER_WINDOW, context),
             outer_window=self.parameterAsInt(parameters, self.OUTER_WINDOW, context),
-            bands=self._band_numbers(parameters, context) or None,
+            bands=self._band_selection(parameters, context),
         )
         output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
 
