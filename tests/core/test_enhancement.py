@@ -333,11 +333,17 @@ def test_mask_limits_the_pixels_used_and_scored(tmp_path, models):
 
 
 class Recording(Progress):
+    """Collects a job's progress fractions and log lines."""
+
     def __init__(self):
         self.fractions = []
+        self.messages = []
 
     def set_fraction(self, fraction):
         self.fractions.append(fraction)
+
+    def info(self, message):
+        self.messages.append(message)
 
 
 @pytest.mark.parametrize("options", [FersOptions(memory_budget_mb=0.01),
@@ -408,17 +414,18 @@ def test_a_few_saturated_pixels_no_longer_change_the_other_scores(tmp_path):
         saturated[:, row, column] = 65535
         far_hw[max(row - 6, 0):row + 7, max(column - 6, 0):column + 7] = False  # beyond the branches' reach
     sources = [write_raster(tmp_path / f"in{index}.tif", data) for index, data in enumerate((cube, saturated))]
-    correlation = {}
+    correlation, log = {}, Recording()
     for normalisation in ("robust", "minmax"):
         models = ExportedModelSet(tmp_path, bands=BANDS, normalisation=normalisation, name=normalisation)
         scores = []
         for index, source in enumerate(sources):
             output = str(tmp_path / f"{normalisation}{index}.tif")
-            detect_fers(source, output, models.spectral_path)
+            detect_fers(source, output, models.spectral_path, progress=log if normalisation == "robust" else None)
             scores.append(band_values(output)[0][0][far_hw])
         correlation[normalisation] = np.corrcoef(*scores)[0, 1]
     assert correlation["robust"] > 0.99
     assert correlation["minmax"] < 0.9
+    assert sum("were clipped" in message for message in log.messages) == 1  # said for the saturated scene only
 
 
 def test_model_with_training_wavelengths_is_fed_by_wavelength(tmp_path):

@@ -110,7 +110,7 @@ def test_scene_range_samples_big_scenes_in_bounded_memory_and_small_ones_exactly
     big = SceneRange(10 * SAMPLE_VALUES, 2)
     for _ in range(20):
         big.add(rng.normal(size=(2, SAMPLE_VALUES // 2)))
-    assert sum(sample.size for sample in big._samples) <= SAMPLE_VALUES + 40
+    assert big.sampled_values <= SAMPLE_VALUES + 40
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -4,7 +4,7 @@ import logging
 import numpy as np
 import pytest
 
-from tests.helpers import write_raster
+from tests.helpers import set_wavelengths, write_raster
 from training import data
 
 SENTINEL = 1.0e6
@@ -67,6 +67,26 @@ def test_tiles_avoid_anomalies_and_are_normalised(scenes_folder):
     assert max(tile.max() for tile in raw) < SENTINEL
     again = sampler.batch(64, np.random.default_rng(0))
     np.testing.assert_array_equal(tiles, again)
+
+
+def test_robust_tiles_clip_saturated_pixels_that_minmax_tiles_are_squeezed_by():
+    tile = np.random.default_rng(2).uniform(100, 200, size=(20, 16, 16)).astype(np.float32)
+    tile[:, 3, 4] = 65535
+    robust = data.normalise_tile(tile, "robust")
+    assert robust[:, 3, 4].max() == pytest.approx(0.1) and robust.min() == pytest.approx(-0.1)
+    assert np.ptp(np.delete(robust.reshape(20, -1), 3 * 16 + 4, axis=1)) > 0.19  # the rest keeps the full range
+    assert np.ptp(np.delete(data.normalise_tile(tile).reshape(20, -1), 3 * 16 + 4, axis=1)) < 0.01
+
+
+def test_training_wavelengths_are_recorded_only_for_one_band_set(scenes_folder):
+    set_wavelengths(scenes_folder / "labelled.tif", [400.0 + 10 * band for band in range(20)])
+    set_wavelengths(scenes_folder / "plain.tif", [400.5 + 10 * band for band in range(20)])  # same sensor
+    scenes = data.load_scenes(str(scenes_folder), 12, "first")
+    np.testing.assert_allclose(data.training_wavelengths(scenes), [400.25 + 10 * band for band in range(12)])
+    set_wavelengths(scenes_folder / "plain.tif", [450.0 + 10 * band for band in range(20)])  # another band set
+    assert data.training_wavelengths(data.load_scenes(str(scenes_folder), 12, "first")) == []
+    unknown = data.load_scenes(str(scenes_folder), 8, "first")  # "narrow" has no wavelengths
+    assert data.training_wavelengths(unknown) == []
 
 
 def test_augmentation_is_a_dihedral_transform():

@@ -113,6 +113,11 @@ def test_metadata_round_trips(trained):
     assert (spatial.branch, spatial.tile_size, spatial.fusion) == ("spatial", 64, "sum")
     assert spectral.companion == os.path.basename(trained["spatial"])
     assert spectral.normalisation_scale == pytest.approx(0.1)
+    # New runs use the robust range; the synthetic scenes share one band set, so its wavelengths are recorded.
+    assert (spectral.normalisation, spatial.normalisation) == ("robust", "robust")
+    expected_wavelengths = np.linspace(400.0, 2500.0, 12)[:BANDS]
+    np.testing.assert_allclose(spectral.wavelengths_nm, expected_wavelengths, atol=0.01)  # as written
+    assert spatial.wavelengths_nm == spectral.wavelengths_nm
     assert "git_commit" in spectral.training and spectral.training["teacher"]["epochs"] == 2
     for model in (spectral_model, spatial_model):
         assert [i.name for i in model.graph.input] == [INPUT_NAME]
