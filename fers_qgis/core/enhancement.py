@@ -142,10 +142,14 @@ def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progr
     """Pass 1: min, max and mean of the model bands over every valid pixel; sets the scene's normalisation."""
     info, reader, matrix = scene.info, scene.reader, scene.matrix
     bands = matrix.shape[0]
-    if model.metadata.wavelengths_nm and known_wavelengths(info.wavelengths_nm) is not None:
+    source_wavelengths = known_wavelengths(info.wavelengths_nm)
+    if model.metadata.wavelengths_nm and source_wavelengths is not None:
         progress.info(f"The model's {bands} bands ({min(model.metadata.wavelengths_nm):.0f}-"
                       f"{max(model.metadata.wavelengths_nm):.0f} nm, as trained) are taken from the raster by "
                       "wavelength.")
+    elif source_wavelengths is not None and np.any(np.diff(source_wavelengths) < 0):
+        progress.info("The raster does not list its bands from short to long wavelengths; the model's bands are "
+                      "taken in wavelength order.")
     windows = block_windows(info, reader.bytes_per_pixel + 2 * bands * 8, budget)
     value_range = SceneRange(info.height * info.width, bands)
     sums_b = np.zeros(bands)

@@ -437,7 +437,9 @@ def test_model_with_training_wavelengths_is_fed_by_wavelength(tmp_path):
     trained = [450.0, 460.0, 470.0, 480.0, 490.0, 495.0]
     models = ExportedModelSet(tmp_path, bands=BANDS, wavelengths_nm=trained, name="by_wavelength")
     output = str(tmp_path / "enh.tif")
-    enhance_features(source, output, models.spectral_path)
+    log = Recording()
+    enhance_features(source, output, models.spectral_path, progress=log)
+    assert any("450-495 nm, as trained) are taken from the raster by wavelength" in line for line in log.messages)
     from osgeo import gdal
     written = gdal.Open(output)
     assert [float(written.GetRasterBand(i + 1).GetMetadata()["wavelength"]) for i in range(BANDS)] == trained
