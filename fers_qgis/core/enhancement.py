@@ -147,9 +147,9 @@ def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progr
         progress.info(f"The model's {bands} bands ({min(model.metadata.wavelengths_nm):.0f}-"
                       f"{max(model.metadata.wavelengths_nm):.0f} nm, as trained) are taken from the raster by "
                       "wavelength.")
-    elif source_wavelengths is not None and np.any(np.diff(source_wavelengths) < 0):
-        progress.info("The raster does not list its bands from short to long wavelengths; the model's bands are "
-                      "taken in wavelength order.")
+    elif source_wavelengths is not None and source_wavelengths[0] > source_wavelengths[-1]:
+        progress.info("The raster lists its bands from long to short wavelengths; the model reads them from short "
+                      "to long.")
     windows = block_windows(info, reader.bytes_per_pixel + 2 * bands * 8, budget)
     value_range = SceneRange(info.height * info.width, bands)
     sums_b = np.zeros(bands)

@@ -3,7 +3,7 @@
 The one definition shared by the plugin and the training package, so that a model and the plugin never disagree
 about what a pixel means; exported models record the choices in their metadata (see ``model_format``).
 
-Band modes (bands taken in wavelength order when every band has a distinct wavelength, else in file order):
+Band modes (over the bands in file order, reversed when the file lists them from long to short wavelengths):
 - ``first``: the first B bands, as published (AETNet's "first 50/100/200 bands"); needs at least B bands.
 - ``resample``: B bands spread evenly over the raster's full spectral range, linearly interpolated between
   neighbouring source bands, by wavelength when every band has one, else by band position.
@@ -48,19 +48,27 @@ def band_matrix(source_bands: int, model_bands: int, mode: str,
                 model_wavelengths_nm: Sequence[float] = (), excluded_bands: Sequence[int] = ()) -> np.ndarray:
     """(model_bands, source_bands) matrix M with model_cube = M @ source_cube (bands first).
 
-    Source bands are taken in wavelength order when every band has a wavelength (descending sensors such as
-    PRISMA's VNIR included), else in file order. A model that records its training wavelengths is fed by
-    wavelength when the raster has them (linear interpolation between the nearest source bands); otherwise
-    ``mode`` decides. ``excluded_bands`` (1-based, e.g. bad bands) are never read: a model band that falls on
-    one is interpolated from the nearest usable bands on either side.
+    A model that records its training wavelengths is fed by wavelength when the raster has them (linear
+    interpolation between the nearest source bands). Otherwise ``mode`` decides, over the bands in file order,
+    reversed when the file lists them from long to short wavelengths (PRISMA's VNIR cube); spectrometer overlaps
+    such as AVIRIS bands 32 and 33 keep the sensor's order, which is the order models were trained on.
+    ``excluded_bands`` (1-based, e.g. bad bands) are never read: a model band that falls on one is interpolated
+    from the nearest usable bands on either side.
     """
     if mode not in BAND_MODES:
         raise InputError(f"Unknown band mode {mode!r}; choose one of {', '.join(BAND_MODES)}.")
     wavelengths = known_wavelengths(wavelengths_nm)
     if wavelengths is not None and len(wavelengths) != source_bands:
         wavelengths = None
-    order = np.argsort(wavelengths, kind="stable") if wavelengths is not None else np.arange(source_bands)
-    axis = wavelengths[order] if wavelengths is not None else np.arange(source_bands, dtype=np.float64)
+    if len(model_wavelengths_nm) and wavelengths is not None:
+        order = np.argsort(wavelengths)
+        axis = wavelengths[order]
+    else:
+        descending = wavelengths is not None and wavelengths[0] > wavelengths[-1]
+        order = np.arange(source_bands)[::-1] if descending else np.arange(source_bands)
+        axis = np.arange(source_bands, dtype=np.float64)
+        if wavelengths is not None and np.all(np.diff(wavelengths[order]) > 0):
+            axis = wavelengths[order]
     usable = ~np.isin(order + 1, np.asarray(excluded_bands, dtype=np.int64))
     if usable.sum() < 2:
         raise InputError(f"Only {int(usable.sum())} of the raster's {source_bands} bands are usable; a FERS model "

@@ -51,6 +51,11 @@ def test_minmax_normaliser_maps_to_the_scaled_range_and_merges_blocks():
     assert np.all(np.isfinite(MinMaxNormaliser.fit(np.ones(4)).apply(np.ones(4))))
 
 
+def test_spectrometer_overlaps_keep_the_sensor_order():
+    wavelengths = [640.0, 650.0, 660.0, 667.5, 655.5, 665.0, 675.0]  # AVIRIS bands 30-36: two spectrometers
+    np.testing.assert_array_equal(band_matrix(7, 5, "first", wavelengths), np.eye(7)[:5])
+
+
 def test_descending_wavelengths_feed_first_bands_in_wavelength_order():
     wavelengths = [900.0, 800.0, 700.0, 600.0, 500.0]  # PRISMA's VNIR cube lists its bands from long to short
     cube = np.array(wavelengths)[:, None, None] * np.ones((1, 2, 2))
