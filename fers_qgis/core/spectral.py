@@ -60,7 +60,12 @@ def band_matrix(source_bands: int, model_bands: int, mode: str,
     wavelengths = known_wavelengths(wavelengths_nm)
     if wavelengths is not None and len(wavelengths) != source_bands:
         wavelengths = None
-    if len(model_wavelengths_nm) and wavelengths is not None:
+    by_wavelength = len(model_wavelengths_nm) > 0 and wavelengths is not None
+    if mode == "first" and not by_wavelength and source_bands < model_bands:
+        raise InputError(
+            f"This model uses the first {model_bands} bands, but the raster has only {source_bands}: choose a "
+            f"model that resamples bands, or a model with at most {source_bands} bands.")
+    if by_wavelength:
         order = np.argsort(wavelengths)
         axis = wavelengths[order]
     else:
@@ -71,16 +76,12 @@ def band_matrix(source_bands: int, model_bands: int, mode: str,
             axis = wavelengths[order]
     usable = ~np.isin(order + 1, np.asarray(excluded_bands, dtype=np.int64))
     if usable.sum() < 2:
-        raise InputError(f"Only {int(usable.sum())} of the raster's {source_bands} bands are usable; a FERS model "
-                         "needs at least 2.")
-    if len(model_wavelengths_nm) and wavelengths is not None:
+        left_out = f", {source_bands - int(usable.sum())} of them left out as bad" if len(excluded_bands) else ""
+        raise InputError(f"A FERS model needs at least 2 usable bands; the raster has {source_bands}{left_out}.")
+    if by_wavelength:
         targets = np.asarray(model_wavelengths_nm, dtype=np.float64)
         _check_coverage(targets, axis[usable])
     elif mode == "first":
-        if source_bands < model_bands:
-            raise InputError(
-                f"This model uses the first {model_bands} bands, but the raster has only {source_bands}: choose a "
-                f"model that resamples bands, or a model with at most {source_bands} bands.")
         targets = axis[:model_bands]
     else:
         targets = np.linspace(axis[usable][0], axis[usable][-1], model_bands)
