@@ -445,3 +445,17 @@ def test_model_with_training_wavelengths_is_fed_by_wavelength(tmp_path):
     assert [float(written.GetRasterBand(i + 1).GetMetadata()["wavelength"]) for i in range(BANDS)] == trained
     assert written.GetRasterBand(1).GetDescription() == "Band 11 (enhanced)"   # 450 nm is the raster's band 11
     assert written.GetRasterBand(6).GetDescription() == "Model band 6 (495.0 nm) (enhanced)"
+
+
+def test_descending_raster_feeds_a_first_bands_model_from_the_short_end(tmp_path, models):
+    wavelengths = [900.0 - 50 * band for band in range(8)]   # PRISMA's VNIR order: long to short
+    source = set_wavelengths(write_raster(tmp_path / "in.tif", scene_cube(20, 22)), wavelengths)
+    output = str(tmp_path / "enh.tif")
+    log = Recording()
+    enhance_features(source, output, models.spectral_path, progress=log)
+    assert any("from long to short wavelengths" in line for line in log.messages)
+    from osgeo import gdal
+    written = gdal.Open(output)
+    assert [float(written.GetRasterBand(i + 1).GetMetadata()["wavelength"]) for i in range(BANDS)] == \
+        [550.0, 600.0, 650.0, 700.0, 750.0, 800.0]
+    assert written.GetRasterBand(1).GetDescription() == "Band 8 (enhanced)"
