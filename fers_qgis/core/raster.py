@@ -7,7 +7,7 @@ import contextlib
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from osgeo import gdal, gdal_array
@@ -339,6 +339,11 @@ class RasterWriter:
             if wavelength is not None:
                 band.SetMetadata({"wavelength": f"{wavelength:g}", "wavelength_units": "nanometers"})
         return self
+
+    def set_metadata(self, items: Dict[str, str], domain: str = "", band: Optional[int] = None) -> None:
+        """Add metadata items to the output (or to its 1-based ``band``), e.g. ENVI-domain spectral lists."""
+        target = self._dataset if band is None else self._dataset.GetRasterBand(band)
+        target.SetMetadata({**(target.GetMetadata(domain) or {}), **items}, domain)
 
     def write(self, first_row: int, values_bhw: np.ndarray, valid_hw: np.ndarray, first_column: int = 0) -> None:
         """Write a (bands, rows, columns) block at (first_row, first_column); invalid pixels become nodata."""
