@@ -24,7 +24,8 @@ from osgeo import gdal, osr
 
 from .errors import InputError
 from .progress import Progress
-from .raster import OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path, gdal_errors_as_exceptions
+from .raster import (IMPORT_ALGORITHM_ID, OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path,
+                     gdal_errors_as_exceptions)
 
 EMIT_L2A = "emit-l2a"
 ENMAP_L2A = "enmap-l2a"
@@ -40,8 +41,6 @@ PRODUCT_NAMES = {
     NETCDF_CUBE: "NetCDF / HDF5 reflectance cube",
 }
 
-# Algorithm id of the Processing algorithm, for messages that tell a user the exact command to run.
-IMPORT_ALGORITHM_ID = "fers:importhyperspectralproduct"
 # Fill value of EMIT and AVIRIS-NG / AVIRIS-3 products, declared or not.
 PRODUCT_FILL = -9999.0
 # Bytes of pixels a block of the import holds at once (output block, and source lines read for it).
@@ -52,9 +51,6 @@ _NETCDF_SIGNATURES = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
 _SUBDATASET = re.compile(r'^(?:NETCDF|HDF5):"?(?P<file>.+?)"?:(?P<variable>[^:]+)$', re.IGNORECASE)
 # Dimension names that say "spectral axis", and names that say "spatial axis".
 _BAND_DIMENSIONS = re.compile(r"^(bands?|wavelengths?|spectral.*|channels?|wl|lambda|nbands?)$", re.IGNORECASE)
-SPATIAL_DIMENSIONS = re.compile(
-    r"^(down_?track|cross_?track|along_?track|across_?track|lines?|rows?|samples?|columns?|cols?|x|y|lat|lon|"
-    r"latitude|longitude|northing|easting|ortho_[xy]|n?easting_?pixels?|n?northing_?pixels?)$", re.IGNORECASE)
 _PRISMA_CUBES = "/HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields/{}_Cube"
 
 
@@ -78,9 +74,10 @@ class ImportSummary:
 
 
 @dataclass
-class _Header:
+class ProductHeader:
     """The output raster as known before any pixel is read: grid, bands in output order, decisions to log."""
 
+    kind: str
     width: int
     height: int
     wavelengths_nm: List[float]
@@ -115,9 +112,17 @@ def import_command(input_path: str) -> str:
 def product_kind(path: str) -> Optional[str]:
     """Which product ``path`` is (a key of PRODUCT_NAMES), or None when it is none this module imports."""
     try:
-        return _open_product(path).kind
+        return describe_product(path).kind
     except InputError:
         return None
+
+
+def describe_product(path: str) -> "ProductHeader":
+    """The raster an import of ``path`` will write (grid, bands, decisions), from metadata alone; InputError when
+    ``path`` is no product this module imports, saying why."""
+    product = _open_product(path)
+    product.close()
+    return product.header
 
 
 def import_product(input_path: str, output_path: str, progress: Optional[Progress] = None) -> ImportSummary:
@@ -167,7 +172,7 @@ def import_product(input_path: str, output_path: str, progress: Optional[Progres
                          seconds=time.monotonic() - started, notes=tuple(header.notes))
 
 
-def _write_spectral_metadata(writer: RasterWriter, header: _Header) -> None:
+def _write_spectral_metadata(writer: RasterWriter, header: ProductHeader) -> None:
     """FWHM and bad-band flags per band, and the three lists in the ENVI domain as EnMAP-Box reads them."""
     def envi_list(values) -> str:
         return "{" + ", ".join(values) + "}"
@@ -196,7 +201,7 @@ class _Product:
 
     def __init__(self, path: str):
         self.source_path = path
-        self.header: Optional[_Header] = None
+        self.header: Optional[ProductHeader] = None
 
     def read_rows(self, first_row: int, row_count: int) -> Tuple[np.ndarray, np.ndarray]:
         """(cube_bhw float32 in output band order, valid_hw bool) for output rows [first_row, first_row+count)."""
@@ -333,7 +338,7 @@ class NetcdfCube(_Product):
         if wavelengths is None:
             notes.append("No wavelengths found: bands are numbered 1, 2, ...")
             wavelengths = [float(index) for index in range(1, self.cube.bands + 1)]
-        self.header = _Header(width=self.cube.columns, height=self.cube.rows, wavelengths_nm=wavelengths,
+        self.header = ProductHeader(kind=self.kind, width=self.cube.columns, height=self.cube.rows, wavelengths_nm=wavelengths,
                               fwhm_nm=[None] * self.cube.bands, good_bands=[True] * self.cube.bands, notes=notes)
 
     def _collect_cubes(self, group, prefix: str, cubes: dict) -> None:
@@ -434,7 +439,7 @@ class EmitL2A(_Product):
         if not all(good):
             notes.append(f"EMIT good_wavelengths marks {good.count(False)} bands as bad (bbl = 0): "
                          f"{_band_ranges(good, wavelengths)}.")
-        self.header = _Header(width=width, height=height, wavelengths_nm=wavelengths, fwhm_nm=list(fwhm),
+        self.header = ProductHeader(kind=self.kind, width=width, height=height, wavelengths_nm=wavelengths, fwhm_nm=list(fwhm),
                               good_bands=good, geotransform=tuple(_as_floats(attributes["geotransform"])),
                               projection_wkt=str(attributes.get("spatial_ref", "")), notes=notes)
 
@@ -524,7 +529,7 @@ class PrismaL2D(_Product):
                          f"range or flagged in List_Cw_*_Flags: {_band_ranges(good, wavelengths)}.")
         srs = osr.SpatialReference()
         srs.ImportFromEPSG(int(np.atleast_1d(attributes["Epsg_Code"])[0]))
-        self.header = _Header(width=columns, height=rows, wavelengths_nm=[source[0] for source in sources],
+        self.header = ProductHeader(kind=self.kind, width=columns, height=rows, wavelengths_nm=[source[0] for source in sources],
                               fwhm_nm=[source[3] for source in sources], good_bands=good,
                               geotransform=geotransform, projection_wkt=srs.ExportToWkt(), notes=notes)
 
@@ -651,7 +656,7 @@ class EnviReflectance(_GdalRaster):
             notes.append(f"No data ignore value declared: {PRODUCT_FILL:g}, the AVIRIS fill value, is treated as fill.")
         if not all(good):
             notes.append(f"The header's bbl marks {good.count(False)} bands as bad: {_band_ranges(good, wavelengths)}.")
-        self.header = _Header(wavelengths_nm=wavelengths, fwhm_nm=fwhm, good_bands=good, notes=notes, **self.grid())
+        self.header = ProductHeader(kind=self.kind, wavelengths_nm=wavelengths, fwhm_nm=fwhm, good_bands=good, notes=notes, **self.grid())
 
 
 def _enmap_metadata_xml(path: str) -> Optional[str]:
@@ -713,7 +718,7 @@ class EnmapL2A(_GdalRaster):
         if not all(good):
             notes.append(f"EnMAP band statistics: {good.count(False)} bands have no variation (no data) and are "
                          f"flagged bad: {_band_ranges(good, wavelengths)}.")
-        self.header = _Header(wavelengths_nm=wavelengths,
+        self.header = ProductHeader(kind=self.kind, wavelengths_nm=wavelengths,
                               fwhm_nm=numbers(characterisation, "FWHMOfBand"), good_bands=good, notes=notes,
                               **self.grid())
 

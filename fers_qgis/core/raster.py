@@ -5,6 +5,7 @@ raster size. Arrays read here are band-first: ``cube_bhw`` has shape (bands, row
 """
 import contextlib
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -64,6 +65,28 @@ def open_dataset(path: str) -> gdal.Dataset:
     return dataset
 
 
+# NetCDF dimension names that are spatial axes: GDAL reads a NetCDF cube's first dimension as its bands, so an
+# EMIT-style reflectance(downtrack, crosstrack, bands) comes out with image lines as bands.
+SPATIAL_DIMENSIONS = re.compile(
+    r"^(down_?track|cross_?track|along_?track|across_?track|lines?|rows?|samples?|columns?|cols?|x|y|lat|lon|"
+    r"latitude|longitude|northing|easting|ortho_[xy])$", re.IGNORECASE)
+IMPORT_ALGORITHM_ID = "fers:importhyperspectralproduct"
+
+
+def _check_band_axis(dataset: gdal.Dataset, path: str) -> None:
+    """Refuse a cube whose bands run along a spatial NetCDF dimension, before any pixel is scored as a band."""
+    extra = (dataset.GetMetadataItem("NETCDF_DIM_EXTRA") or "").strip("{}")
+    spatial = [name.strip() for name in extra.split(",") if SPATIAL_DIMENSIONS.match(name.strip())]
+    if not spatial:
+        return
+    source = path if path.lower().endswith((".nc", ".nc4", ".h5", ".he5")) else "ORIGINAL.nc"
+    raise InputError(
+        f"{os.path.basename(path)}: its bands run along the NetCDF dimension '{spatial[0]}', a spatial axis (GDAL "
+        f"read the image's lines as bands), so its spectra would be wrong. Import the NetCDF product instead "
+        f"(Processing Toolbox > FERS > Import hyperspectral product): qgis_process run {IMPORT_ALGORITHM_ID} -- "
+        f"INPUT='{source}' OUTPUT=imported.tif")
+
+
 def _wavelength_nm(band: gdal.Band) -> Optional[float]:
     """Band centre wavelength in nanometres from ENVI-style or GDAL 3.10 IMAGERY metadata, if present."""
     for domain in ("", "ENVI", "IMAGERY"):
@@ -85,6 +108,7 @@ def _wavelength_nm(band: gdal.Band) -> Optional[float]:
 def describe_raster(path: str) -> RasterInfo:
     """Read a raster's geometry, band types, nodata values, names and wavelengths."""
     dataset = open_dataset(path)
+    _check_band_axis(dataset, path)
     bands = [dataset.GetRasterBand(index + 1) for index in range(dataset.RasterCount)]
     dtypes = []
     for band in bands:
