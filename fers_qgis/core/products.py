@@ -24,7 +24,7 @@ from osgeo import gdal, osr
 
 from .errors import InputError
 from .progress import Progress
-from .raster import (IMPORT_ALGORITHM_ID, OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path,
+from .raster import (OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path,
                      gdal_errors_as_exceptions)
 
 EMIT_L2A = "emit-l2a"
@@ -100,13 +100,6 @@ def container_file(path: str) -> Optional[str]:
     if signature.startswith(_HDF5_SIGNATURE) or signature[:4] in _NETCDF_SIGNATURES:
         return file_path
     return None
-
-
-def import_command(input_path: str) -> str:
-    """The qgis_process command that imports ``input_path`` (quoted for a shell)."""
-    stem = os.path.splitext(os.path.basename(container_file(input_path) or input_path))[0]
-    return (f"qgis_process run {IMPORT_ALGORITHM_ID} -- INPUT='{input_path}' "
-            f"OUTPUT='{os.path.join(os.path.dirname(os.path.abspath(input_path)), stem + '_imported.tif')}'")
 
 
 def product_kind(path: str) -> Optional[str]:
@@ -338,8 +331,9 @@ class NetcdfCube(_Product):
         if wavelengths is None:
             notes.append("No wavelengths found: bands are numbered 1, 2, ...")
             wavelengths = [float(index) for index in range(1, self.cube.bands + 1)]
-        self.header = ProductHeader(kind=self.kind, width=self.cube.columns, height=self.cube.rows, wavelengths_nm=wavelengths,
-                              fwhm_nm=[None] * self.cube.bands, good_bands=[True] * self.cube.bands, notes=notes)
+        self.header = ProductHeader(kind=self.kind, width=self.cube.columns, height=self.cube.rows,
+                                    wavelengths_nm=wavelengths, fwhm_nm=[None] * self.cube.bands,
+                                    good_bands=[True] * self.cube.bands, notes=notes)
 
     def _collect_cubes(self, group, prefix: str, cubes: dict) -> None:
         for name in group.GetMDArrayNames() or []:
@@ -439,9 +433,10 @@ class EmitL2A(_Product):
         if not all(good):
             notes.append(f"EMIT good_wavelengths marks {good.count(False)} bands as bad (bbl = 0): "
                          f"{_band_ranges(good, wavelengths)}.")
-        self.header = ProductHeader(kind=self.kind, width=width, height=height, wavelengths_nm=wavelengths, fwhm_nm=list(fwhm),
-                              good_bands=good, geotransform=tuple(_as_floats(attributes["geotransform"])),
-                              projection_wkt=str(attributes.get("spatial_ref", "")), notes=notes)
+        self.header = ProductHeader(kind=self.kind, width=width, height=height, wavelengths_nm=wavelengths,
+                                    fwhm_nm=list(fwhm), good_bands=good,
+                                    geotransform=tuple(_as_floats(attributes["geotransform"])),
+                                    projection_wkt=str(attributes.get("spatial_ref", "")), notes=notes)
 
     def read_rows(self, first_row, row_count):
         width, bands = self.header.width, self.swath.bands
@@ -529,9 +524,10 @@ class PrismaL2D(_Product):
                          f"range or flagged in List_Cw_*_Flags: {_band_ranges(good, wavelengths)}.")
         srs = osr.SpatialReference()
         srs.ImportFromEPSG(int(np.atleast_1d(attributes["Epsg_Code"])[0]))
-        self.header = ProductHeader(kind=self.kind, width=columns, height=rows, wavelengths_nm=[source[0] for source in sources],
-                              fwhm_nm=[source[3] for source in sources], good_bands=good,
-                              geotransform=geotransform, projection_wkt=srs.ExportToWkt(), notes=notes)
+        self.header = ProductHeader(kind=self.kind, width=columns, height=rows,
+                                    wavelengths_nm=[source[0] for source in sources],
+                                    fwhm_nm=[source[3] for source in sources], good_bands=good,
+                                    geotransform=geotransform, projection_wkt=srs.ExportToWkt(), notes=notes)
 
     @staticmethod
     def _grid(attributes, rows: int, columns: int):
@@ -656,7 +652,8 @@ class EnviReflectance(_GdalRaster):
             notes.append(f"No data ignore value declared: {PRODUCT_FILL:g}, the AVIRIS fill value, is treated as fill.")
         if not all(good):
             notes.append(f"The header's bbl marks {good.count(False)} bands as bad: {_band_ranges(good, wavelengths)}.")
-        self.header = ProductHeader(kind=self.kind, wavelengths_nm=wavelengths, fwhm_nm=fwhm, good_bands=good, notes=notes, **self.grid())
+        self.header = ProductHeader(kind=self.kind, wavelengths_nm=wavelengths, fwhm_nm=fwhm, good_bands=good,
+                                    notes=notes, **self.grid())
 
 
 def _enmap_metadata_xml(path: str) -> Optional[str]:
@@ -719,8 +716,8 @@ class EnmapL2A(_GdalRaster):
             notes.append(f"EnMAP band statistics: {good.count(False)} bands have no variation (no data) and are "
                          f"flagged bad: {_band_ranges(good, wavelengths)}.")
         self.header = ProductHeader(kind=self.kind, wavelengths_nm=wavelengths,
-                              fwhm_nm=numbers(characterisation, "FWHMOfBand"), good_bands=good, notes=notes,
-                              **self.grid())
+                                    fwhm_nm=numbers(characterisation, "FWHMOfBand"), good_bands=good, notes=notes,
+                                    **self.grid())
 
     @staticmethod
     def _spectral_image(metadata_xml: str) -> str:

@@ -60,6 +60,9 @@ def open_dataset(path: str) -> gdal.Dataset:
             dataset = gdal.Open(path, gdal.GA_ReadOnly)
         except RuntimeError as error:
             raise InputError(f"Cannot read {path!r} as a raster: {error}") from error
+    if dataset is not None and dataset.RasterCount == 0 and dataset.GetMetadata("SUBDATASETS"):
+        raise InputError(f"{os.path.basename(path)} holds several variables (a NetCDF/HDF5 product), not one "
+                         f"image: {import_command(path)}")
     if dataset is None or dataset.RasterCount == 0:
         raise InputError(f"Cannot read {path!r} as a raster: GDAL found no raster bands in it.")
     return dataset
@@ -73,18 +76,25 @@ SPATIAL_DIMENSIONS = re.compile(
 IMPORT_ALGORITHM_ID = "fers:importhyperspectralproduct"
 
 
+def import_command(product_path: str) -> str:
+    """How to import a sensor product first: the toolbox entry and the exact qgis_process command."""
+    output = os.path.splitext(product_path)[0] + "_imported.tif"
+    return (f"Processing Toolbox > FERS > Import hyperspectral product, or: qgis_process run {IMPORT_ALGORITHM_ID} "
+            f"-- INPUT='{product_path}' OUTPUT='{output}'")
+
+
 def _check_band_axis(dataset: gdal.Dataset, path: str) -> None:
     """Refuse a cube whose bands run along a spatial NetCDF dimension, before any pixel is scored as a band."""
     extra = (dataset.GetMetadataItem("NETCDF_DIM_EXTRA") or "").strip("{}")
     spatial = [name.strip() for name in extra.split(",") if SPATIAL_DIMENSIONS.match(name.strip())]
     if not spatial:
         return
-    source = path if path.lower().endswith((".nc", ".nc4", ".h5", ".he5")) else "ORIGINAL.nc"
+    is_product = path.lower().endswith((".nc", ".nc4", ".h5", ".he5"))
     raise InputError(
         f"{os.path.basename(path)}: its bands run along the NetCDF dimension '{spatial[0]}', a spatial axis (GDAL "
-        f"read the image's lines as bands), so its spectra would be wrong. Import the NetCDF product instead "
-        f"(Processing Toolbox > FERS > Import hyperspectral product): qgis_process run {IMPORT_ALGORITHM_ID} -- "
-        f"INPUT='{source}' OUTPUT=imported.tif")
+        f"read the image's lines as bands), so its spectra would be wrong. Import the NetCDF product "
+        f"{'' if is_product else '(not a GDAL export of it) '}instead: "
+        f"{import_command(path if is_product else 'PRODUCT.nc')}")
 
 
 def _wavelength_nm(band: gdal.Band) -> Optional[float]:

@@ -173,3 +173,17 @@ def test_a_cancelled_import_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(Cancelled):
         products.import_product(granule.path, str(tmp_path / "emit.tif"), CancelAfterFirstBlock())
     assert sorted(os.listdir(tmp_path)) == [os.path.basename(granule.path)]
+
+
+def test_the_core_refuses_netcdf_products_it_would_misread_and_names_the_import_command(tmp_path):
+    """Before: a lone reflectance variable was scored with its downtrack lines as bands."""
+    from fers_qgis.core.detection import detect_rx
+
+    granule = write_emit_l2a(tmp_path)
+    lone = write_netcdf_cube(tmp_path / "lone.nc", np.zeros((30, 12, 6), np.float32),
+                             ("downtrack", "crosstrack", "bands"))
+    for path, reason in ((granule.path, "holds several variables"), (lone, "NetCDF dimension 'downtrack'")):
+        with pytest.raises(InputError, match=reason) as refused:
+            detect_rx(path, str(tmp_path / "rx.tif"))
+        assert f"qgis_process run fers:importhyperspectralproduct -- INPUT='{path}'" in str(refused.value)
+    assert not os.path.exists(tmp_path / "rx.tif")
