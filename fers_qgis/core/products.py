@@ -444,10 +444,7 @@ class EmitL2A(_Product):
                            dtype=np.int64)
         glt_y = np.asarray(self._glt_y.ReadAsArray(array_start_idx=[first_row, 0], count=[row_count, width]),
                            dtype=np.int64)
-        # Negative GLT entries mark pixels filled from a neighbour in some EMIT versions; their magnitude is the
-        # source pixel. 0 is "no pixel".
-        glt_x, glt_y = np.abs(glt_x), np.abs(glt_y)
-        mapped = (glt_x > 0) & (glt_y > 0)
+        mapped = (glt_x > 0) & (glt_y > 0)  # 0 (the GLT's fill) is "no swath pixel here"
         cube_hwb = np.full((row_count, width, bands), self.swath.fill, dtype=np.float32)
         if mapped.any():
             lines, columns = glt_y[mapped] - 1, glt_x[mapped] - 1

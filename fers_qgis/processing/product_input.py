@@ -2,7 +2,8 @@
 
 QGIS (through GDAL 3.6) cannot load an EMIT or PRISMA file as one image: a file with several variables is no
 raster layer at all, and a lone reflectance(downtrack, crosstrack, bands) variable loads with image lines as bands.
-The decorators below let an algorithm's INPUT be such a file (or a GDAL subdataset name of one): its checks see an
+The decorators below let an algorithm's INPUT be such a file (or a GDAL subdataset name of one, or a layer loaded
+from one, as the right-click menu passes it): its checks see an
 empty stand-in raster with the grid and band count of the import, and the run sees the imported GeoTIFF, deleted
 after the run.
 """
@@ -11,9 +12,10 @@ import os
 import shutil
 import tempfile
 import uuid
+from typing import Optional
 
 from osgeo import gdal
-from qgis.core import QgsProcessingException, QgsProcessingUtils
+from qgis.core import QgsMapLayer, QgsProcessingException, QgsProcessingUtils
 
 from ..core import products
 from ..core.errors import FersError
@@ -27,12 +29,24 @@ def _refusal(value: str, error: Exception) -> str:
             f"image lines as bands, so FERS does not run on it.")
 
 
+def _product_source(parameters, context) -> Optional[str]:
+    """The NetCDF/HDF5 file or subdataset name INPUT refers to (as a path, a layer id or a layer), else None."""
+    value = parameters.get(INPUT)
+    if isinstance(value, str) and products.container_file(value):
+        return value
+    if isinstance(value, str) and value:
+        value = QgsProcessingUtils.mapLayerFromString(value, context, False)
+    if isinstance(value, QgsMapLayer) and products.container_file(value.source()):
+        return value.source()
+    return None
+
+
 def checks_product_input(check_parameter_values):
     """Decorator for checkParameterValues: a product at INPUT is checked as the raster its import will be."""
     @functools.wraps(check_parameter_values)
     def wrapper(self, parameters, context):
-        value = parameters.get(INPUT)
-        if not isinstance(value, str) or products.container_file(value) is None:
+        value = _product_source(parameters, context)
+        if value is None:
             return check_parameter_values(self, parameters, context)
         try:
             header = products.describe_product(value)
@@ -59,8 +73,8 @@ def imports_product_input(process_algorithm):
     run reads that file, and the file is deleted when the run ends, however it ends."""
     @functools.wraps(process_algorithm)
     def wrapper(self, parameters, context, feedback):
-        value = parameters.get(INPUT)
-        if not isinstance(value, str) or products.container_file(value) is None:
+        value = _product_source(parameters, context)
+        if value is None:
             return process_algorithm(self, parameters, context, feedback)
         folder = tempfile.mkdtemp(prefix="fers_import_", dir=QgsProcessingUtils.tempFolder())
         stem = os.path.splitext(os.path.basename(products.container_file(value)))[0]

@@ -7,7 +7,7 @@ import numpy as np
 import processing
 import pytest
 from osgeo import gdal
-from qgis.core import QgsProcessingException, QgsProcessingUtils
+from qgis.core import QgsProcessingException, QgsProcessingUtils, QgsRasterLayer
 
 from tests.helpers import read_raster, same_crs
 from tests.product_files import EMIT_GEOTRANSFORM, write_emit_l2a, write_netcdf_cube, write_prisma_l2d
@@ -62,6 +62,15 @@ def test_rx_on_an_emit_file_imports_it_on_the_fly(emit, output_dir, given):
     assert scores.cube_bhw.shape == (1,) + emit.glt_x.shape  # the map grid
     np.testing.assert_array_equal(scores.cube_bhw, reference.cube_bhw)
     assert scores.geotransform == pytest.approx(EMIT_GEOTRANSFORM)
+    assert leftover_imports() == []
+
+
+def test_rx_on_a_layer_loaded_from_an_emit_subdataset_imports_the_product(emit, output_dir):
+    """A layer added from the NetCDF (as the right-click menu passes it) has the downtrack lines as bands."""
+    layer = QgsRasterLayer(f'NETCDF:"{emit.path}":reflectance', "emit reflectance", "gdal")
+    assert layer.isValid() and layer.bandCount() == emit.swath_dcb.shape[0]  # GDAL's reading: lines as bands
+    scores = read_raster(processing.run(RX, {"INPUT": layer, "OUTPUT": str(output_dir / "rx.tif")})["OUTPUT"])
+    assert scores.cube_bhw.shape == (1,) + emit.glt_x.shape
     assert leftover_imports() == []
 
 
