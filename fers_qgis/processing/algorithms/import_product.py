@@ -4,7 +4,7 @@ import os
 from qgis.core import QgsProcessingException, QgsProcessingParameterFile, QgsProcessingParameterRasterDestination
 
 from ...core.errors import FersError
-from ...core.products import container_file, import_product
+from ...core.products import container_file, describe_product, import_product
 from ..feedback import FeedbackProgress
 from .base import FersAlgorithm
 
@@ -59,15 +59,26 @@ class ImportHyperspectralProduct(FersAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterFile(
             self.INPUT, self.tr("Product file (EMIT .nc, PRISMA .he5, EnMAP METADATA.XML, AVIRIS ENVI)"),
-            behavior=QgsProcessingParameterFile.File, fileFilter=PRODUCT_FILES))
+            # Scoped form of 3.22; fers_qgis/compat.py's FILE_PARAMETER_FILE once that helper is on main.
+            behavior=QgsProcessingParameterFile.Behavior.File, fileFilter=PRODUCT_FILES))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Imported raster")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        problem = self.geotiff_problem(parameters, context, (self.OUTPUT,))
+        problem = self.geotiff_problem(parameters, context, (self.OUTPUT,)) or \
+            self._product_problem(self.parameterAsFile(parameters, self.INPUT, context))
         return (False, problem) if problem else (True, "")
+
+    @staticmethod
+    def _product_problem(input_path: str) -> str:
+        """Recognise the product from its metadata now, so an unknown or incomplete one is refused before the run."""
+        try:
+            describe_product(input_path)
+        except FersError as error:
+            return str(error)
+        return ""
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         input_path = self.parameterAsFile(parameters, self.INPUT, context)
