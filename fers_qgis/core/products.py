@@ -126,9 +126,22 @@ def import_product(input_path: str, output_path: str, progress: Optional[Progres
     started = time.monotonic()
     progress = progress or Progress()
     product = _open_product(input_path)
-    check_output_path(output_path, [input_path, getattr(product, "source_path", input_path)])
+    try:
+        check_output_path(output_path, [input_path, product.source_path])
+        valid_pixels = _write_product(product, output_path, progress)
+    finally:
+        product.close()
     header = product.header
-    grid = RasterInfo(path=input_path, width=header.width, height=header.height,
+    bad_bands = tuple(index for index, good in enumerate(header.good_bands, 1) if not good)
+    return ImportSummary(kind=product.kind, output_path=output_path, width=header.width, height=header.height,
+                         band_count=len(header.wavelengths_nm), bad_bands=bad_bands, valid_pixels=valid_pixels,
+                         seconds=time.monotonic() - started, notes=tuple(header.notes))
+
+
+def _write_product(product: "_Product", output_path: str, progress: Progress) -> int:
+    """Write the product block by block through the atomic GeoTIFF writer; returns the number of valid pixels."""
+    header = product.header
+    grid = RasterInfo(path=product.source_path, width=header.width, height=header.height,
                       band_count=len(header.wavelengths_nm), numpy_dtypes=(np.dtype(np.float32),) * len(
                           header.wavelengths_nm), nodata=(OUTPUT_NODATA,) * len(header.wavelengths_nm),
                       geotransform=header.geotransform, projection_wkt=header.projection_wkt,
@@ -140,29 +153,23 @@ def import_product(input_path: str, output_path: str, progress: Optional[Progres
         progress.info(note)
     rows_per_block = max(1, min(header.height, BLOCK_BYTES // max(1, header.width * len(band_names) * 4)))
     valid_pixels = 0
-    try:
-        with gdal_errors_as_exceptions(), \
-                RasterWriter(output_path, grid, band_names, header.wavelengths_nm) as writer:
-            _write_spectral_metadata(writer, header)
-            for first_row in range(0, header.height, rows_per_block):
-                progress.check_cancelled()
-                row_count = min(rows_per_block, header.height - first_row)
-                try:
-                    cube_bhw, valid_hw = product.read_rows(first_row, row_count)
-                except RuntimeError as error:
-                    raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of "
-                                     f"{os.path.basename(input_path)} failed: {error}") from error
-                writer.write(first_row, cube_bhw, valid_hw)
-                valid_pixels += int(valid_hw.sum())
-                progress.set_fraction((first_row + row_count) / header.height)
-            if valid_pixels == 0:
-                raise InputError(f"{os.path.basename(input_path)} holds no valid pixel (every pixel is fill).")
-    finally:
-        product.close()
-    bad_bands = tuple(index for index, good in enumerate(header.good_bands, 1) if not good)
-    return ImportSummary(kind=product.kind, output_path=output_path, width=header.width, height=header.height,
-                         band_count=len(band_names), bad_bands=bad_bands, valid_pixels=valid_pixels,
-                         seconds=time.monotonic() - started, notes=tuple(header.notes))
+    name = os.path.basename(product.source_path)
+    with gdal_errors_as_exceptions(), RasterWriter(output_path, grid, band_names, header.wavelengths_nm) as writer:
+        _write_spectral_metadata(writer, header)
+        for first_row in range(0, header.height, rows_per_block):
+            progress.check_cancelled()
+            row_count = min(rows_per_block, header.height - first_row)
+            try:
+                cube_bhw, valid_hw = product.read_rows(first_row, row_count)
+            except RuntimeError as error:
+                raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of {name} failed: "
+                                 f"{error}") from error
+            writer.write(first_row, cube_bhw, valid_hw)
+            valid_pixels += int(valid_hw.sum())
+            progress.set_fraction((first_row + row_count) / header.height)
+        if valid_pixels == 0:
+            raise InputError(f"{name} holds no valid pixel (every pixel is fill).")
+    return valid_pixels
 
 
 def _write_spectral_metadata(writer: RasterWriter, header: ProductHeader) -> None:
@@ -616,8 +623,11 @@ def _envi_data_file(path: str) -> Optional[str]:
     for candidate in candidates:
         if not os.path.isfile(candidate):
             continue
-        dataset = gdal.OpenEx(candidate, gdal.OF_RASTER, allowed_drivers=["ENVI"])
-        gdal.ErrorReset()
+        gdal.PushErrorHandler("CPLQuietErrorHandler")  # "not recognised as ENVI" is an answer here, not an error
+        try:
+            dataset = gdal.OpenEx(candidate, gdal.OF_RASTER, allowed_drivers=["ENVI"])
+        finally:
+            gdal.PopErrorHandler()
         if dataset is not None and dataset.GetMetadataItem("wavelength", "ENVI"):
             return candidate
     return None
