@@ -18,15 +18,14 @@ from osgeo import gdal
 from qgis.core import QgsMapLayer, QgsProcessingException, QgsProcessingUtils
 
 from ..core import products
-from ..core.errors import FersError
+from ..core.errors import Cancelled, FersError
 from .feedback import FeedbackProgress
 
 INPUT = "INPUT"
 
 
 def _refusal(value: str, error: Exception) -> str:
-    return (f"{value} is a NetCDF/HDF5 file that FERS cannot read as one image: {error} GDAL would read it with "
-            f"image lines as bands, so FERS does not run on it.")
+    return f"{value}: FERS cannot read this NetCDF/HDF5 file as one image. {error}"
 
 
 def _product_source(parameters, context) -> Optional[str]:
@@ -84,6 +83,8 @@ def imports_product_input(process_algorithm):
             try:
                 progress.info(f"Importing {value} to a temporary GeoTIFF first (step 1 of 2).")
                 summary = products.import_product(value, imported, progress)
+            except Cancelled as error:
+                raise QgsProcessingException(str(error)) from error
             except FersError as error:
                 raise QgsProcessingException(_refusal(value, error)) from error
             progress.info(f"Imported the {summary.product_name}: {summary.width} x {summary.height} pixels, "

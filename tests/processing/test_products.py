@@ -7,7 +7,7 @@ import numpy as np
 import processing
 import pytest
 from osgeo import gdal
-from qgis.core import QgsProcessingException, QgsProcessingUtils, QgsRasterLayer
+from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils, QgsRasterLayer
 
 from tests.helpers import read_raster, same_crs
 from tests.product_files import EMIT_GEOTRANSFORM, write_emit_l2a, write_netcdf_cube, write_prisma_l2d
@@ -125,3 +125,11 @@ def test_fers_and_enhance_accept_an_emit_file(emit, tmp_path, output_dir):
         direct, reference = (read_raster(output) for output in outputs)
         np.testing.assert_array_equal(direct.cube_bhw, reference.cube_bhw)
     assert leftover_imports() == []
+
+
+def test_a_cancelled_on_the_fly_import_says_so_and_leaves_nothing(emit, output_dir):
+    feedback = QgsProcessingFeedback()
+    feedback.cancel()
+    with pytest.raises(QgsProcessingException, match="^Cancelled by the user"):
+        processing.run(RX, {"INPUT": emit.path, "OUTPUT": str(output_dir / "rx.tif")}, feedback=feedback)
+    assert os.listdir(output_dir) == [] and leftover_imports() == []
