@@ -143,6 +143,7 @@ def write_prisma_l2d(folder, rows=9, columns=7, name="PRS_L2D_STD_20230407100729
     swir = rng.integers(1000, 60000, (rows, len(swir_wavelengths), columns)).astype(np.uint16)
     vnir[0, :, 0] = 0  # fill corner: 0 in every band of both cubes
     swir[0, :, 0] = 0
+    swir[:, 0, :] = 0  # a dead band: 0 everywhere (the 2497 nm band)
     upper_left, pixel_size = (355000.0 + 15.0, 4985000.0 - 15.0), 30.0
     path = os.path.join(str(folder), name)
     with h5py.File(path, "w") as product:

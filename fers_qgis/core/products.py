@@ -154,8 +154,8 @@ def _write_product(product: "_Product", output_path: str, progress: Progress) ->
     rows_per_block = max(1, min(header.height, BLOCK_BYTES // max(1, header.width * len(band_names) * 4)))
     valid_pixels = 0
     name = os.path.basename(product.source_path)
+    band_range = _BandRange(len(band_names))
     with gdal_errors_as_exceptions(), RasterWriter(output_path, grid, band_names, header.wavelengths_nm) as writer:
-        _write_spectral_metadata(writer, header)
         for first_row in range(0, header.height, rows_per_block):
             progress.check_cancelled()
             row_count = min(rows_per_block, header.height - first_row)
@@ -165,11 +165,43 @@ def _write_product(product: "_Product", output_path: str, progress: Progress) ->
                 raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of {name} failed: "
                                  f"{error}") from error
             writer.write(first_row, cube_bhw, valid_hw)
+            band_range.add(cube_bhw[:, valid_hw])
             valid_pixels += int(valid_hw.sum())
             progress.set_fraction((first_row + row_count) / header.height)
         if valid_pixels == 0:
             raise InputError(f"{name} holds no valid pixel (every pixel is fill).")
+        _flag_empty_bands(header, band_range.empty(), progress)
+        _write_spectral_metadata(writer, header)
     return valid_pixels
+
+
+class _BandRange:
+    """Each band's lowest and highest value over the valid pixels, fill and NaN left out."""
+
+    def __init__(self, band_count: int):
+        self.low = np.full(band_count, np.inf)
+        self.high = np.full(band_count, -np.inf)
+
+    def add(self, values_bn: np.ndarray) -> None:
+        usable = np.isfinite(values_bn) & (values_bn != OUTPUT_NODATA)
+        self.low = np.minimum(self.low, np.where(usable, values_bn, np.inf).min(axis=1, initial=np.inf))
+        self.high = np.maximum(self.high, np.where(usable, values_bn, -np.inf).max(axis=1, initial=-np.inf))
+
+    def empty(self) -> np.ndarray:
+        """Bands without two different values: no data at all, or one constant (a zeroed band)."""
+        return ~(self.high > self.low)
+
+
+def _flag_empty_bands(header: ProductHeader, empty: np.ndarray, progress: Progress) -> None:
+    """Flag bad the bands that hold no information, whatever the product's own flags said, and say so."""
+    newly = [bool(is_empty and good) for is_empty, good in zip(empty, header.good_bands)]
+    if not any(newly):
+        return
+    header.good_bands = [good and not is_empty for good, is_empty in zip(header.good_bands, empty)]
+    note = (f"{sum(newly)} bands hold no data or one constant value over the valid pixels and are flagged bad "
+            f"(bbl = 0): {_band_ranges([not flag for flag in newly], header.wavelengths_nm)}.")
+    header.notes.append(note)
+    progress.info(note)
 
 
 def _write_spectral_metadata(writer: RasterWriter, header: ProductHeader) -> None:

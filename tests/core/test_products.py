@@ -78,9 +78,10 @@ def test_prisma_cubes_are_scaled_merged_in_ascending_wavelength_order_and_georef
     wavelengths, fwhm, bbl = spectral_metadata(output)
     assert wavelengths == [source[0] for source in sources]
     assert wavelengths == sorted(wavelengths)
-    # The SWIR band at 940 nm lies inside the VNIR range (up to 1010 nm): flagged, not dropped.
-    assert bbl == [0.0 if wavelength == 940.0 else 1.0 for wavelength in wavelengths]
-    assert summary.bad_bands == (wavelengths.index(940.0) + 1,)
+    # The SWIR band at 940 nm lies inside the VNIR range (up to 1010 nm), the one at 2497 nm is zero everywhere:
+    # flagged, not dropped.
+    assert bbl == [0.0 if wavelength in (940.0, 2497.0) else 1.0 for wavelength in wavelengths]
+    assert summary.bad_bands == (wavelengths.index(940.0) + 1, wavelengths.index(2497.0) + 1)
     west, north = product.upper_left
     size = product.pixel_size
     assert written.geotransform == pytest.approx((west - size / 2, size, 0, north + size / 2, 0, -size))

@@ -51,7 +51,9 @@ class ImportHyperspectralProduct(FersAlgorithm):
             "(wavelength 0) are left out and SWIR bands overlapping the VNIR range are flagged bad.\n"
             "- <i>AVIRIS-NG / AVIRIS-3</i> ENVI reflectance (the data file or its .hdr): wavelengths in nm or "
             "um, bbl, fill -9999 and map info.\n"
-            "- a NetCDF/HDF5 file with one reflectance cube whose band dimension is named (bands, wavelength).\n\n"
+            "- a NetCDF/HDF5 file with one reflectance cube whose band dimension is named (bands, wavelength).\n"
+            "Bands without two different values over the valid pixels (no data, zeroed) are flagged bad too; the "
+            "log lists every flagged band and why.\n\n"
             "GDAL 3.6 (Debian 12) cannot orthorectify EMIT (GDAL 3.8) nor georeference PRISMA's HDF-EOS5 (GDAL "
             "3.7): this algorithm does both itself. The detection algorithms also accept EMIT, PRISMA and "
             "NetCDF/HDF5 files directly by running this import into a temporary file first.") + PRODUCT_REFERENCES
