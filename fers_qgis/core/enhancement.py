@@ -135,27 +135,52 @@ def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str]) 
     return _Scene(info, reader, full_matrix[:, used], names, wavelengths)
 
 
+@dataclass
+class ModelBandStatistics:
+    """Pass-1 statistics of the model bands over valid pixels: range, sums and count. Blocks merge in any order
+    (a tree of merges gives the statistics of one pass)."""
+
+    minimum: float
+    maximum: float
+    sums_b: np.ndarray
+    count: int
+
+    @classmethod
+    def of_block(cls, scene: _Scene, cube_bhw: np.ndarray, valid_hw: np.ndarray) -> "ModelBandStatistics":
+        """The statistics of one window read by the scene's reader."""
+        if not valid_hw.any():
+            return cls(np.inf, -np.inf, np.zeros(scene.matrix.shape[0]), 0)
+        values_bn = to_model_bands(cube_bhw, scene.matrix)[:, valid_hw]
+        return cls(float(values_bn.min()), float(values_bn.max()), values_bn.sum(axis=1, dtype=np.float64),
+                   values_bn.shape[1])
+
+    def merge(self, other: "ModelBandStatistics") -> "ModelBandStatistics":
+        """Merge another block's statistics into these; returns self."""
+        self.minimum, self.maximum = min(self.minimum, other.minimum), max(self.maximum, other.maximum)
+        self.sums_b = self.sums_b + other.sums_b
+        self.count += other.count
+        return self
+
+    def normalise(self, scene: _Scene, model: FersModelSet) -> None:
+        """Set the scene's normalisation and fill spectrum from the statistics of all its blocks."""
+        if self.count == 0:
+            raise InputError(f"{scene.info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
+        scene.normaliser = MinMaxNormaliser(self.minimum, self.maximum, model.metadata.normalisation_scale)
+        scene.fill_b = scene.normaliser.apply(self.sums_b / self.count)
+        scene.valid_pixels = self.count
+
+
+def scan_windows(scene: _Scene, budget: int) -> List[Tuple[int, int, int, int]]:
+    """The windows of pass 1 within the memory budget."""
+    return block_windows(scene.info, scene.reader.bytes_per_pixel + 2 * scene.matrix.shape[0] * 8, budget)
+
+
 def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progress) -> None:
     """Pass 1: min, max and mean of the model bands over every valid pixel; sets the scene's normalisation."""
-    info, reader, matrix = scene.info, scene.reader, scene.matrix
-    bands = matrix.shape[0]
-    windows = block_windows(info, reader.bytes_per_pixel + 2 * bands * 8, budget)
-    minimum, maximum = np.inf, -np.inf
-    sums_b = np.zeros(bands)
-    count = 0
-    for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        if not valid_hw.any():
-            continue
-        values_bn = to_model_bands(cube_bhw, matrix)[:, valid_hw]
-        minimum = min(minimum, float(values_bn.min()))
-        maximum = max(maximum, float(values_bn.max()))
-        sums_b += values_bn.sum(axis=1, dtype=np.float64)
-        count += values_bn.shape[1]
-    if count == 0:
-        raise InputError(f"{info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
-    scene.normaliser = MinMaxNormaliser(minimum, maximum, model.metadata.normalisation_scale)
-    scene.fill_b = scene.normaliser.apply(sums_b / count)
-    scene.valid_pixels = count
+    statistics = ModelBandStatistics(np.inf, -np.inf, np.zeros(scene.matrix.shape[0]), 0)
+    for _, cube_bhw, valid_hw in iter_blocks(scene.reader, scan_windows(scene, budget), progress):
+        statistics.merge(ModelBandStatistics.of_block(scene, cube_bhw, valid_hw))
+    statistics.normalise(scene, model)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -426,20 +451,29 @@ def _run_feature_pass(features: _FeatureBlocks, sinks: Dict[str, object],
     """Pass 2: compute each block's features and hand the named cubes to their sinks (and statistics)."""
     for index, block in enumerate(features.blocks):
         progress.check_cancelled()
-        x_bhw, spectral_bhw, spatial_bhw, valid_hw = features.compute(block)
+        cubes, valid_hw = feature_block(features, block, sinks, statistics)
         for name, sink in sinks.items():
-            if name == "spe_f":
-                cube = spectral_bhw
-            elif name == "spa_f":
-                cube = spatial_bhw
-            else:
-                cube = _combine(spatial_bhw, spectral_bhw, x_bhw, name)
-            sink.write(block[0], cube, valid_hw, block[2])
-            if name in statistics and valid_hw.any():
-                # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
-                statistics[name].add(cube[:, valid_hw].astype(np.float32).astype(np.float64).T)
+            sink.write(block[0], cubes[name], valid_hw, block[2])
         release_free_memory()
         progress.set_fraction((index + 1) / len(features.blocks))
+
+
+def feature_block(features: _FeatureBlocks, block: Tuple[int, int, int, int], names: Sequence[str],
+                  statistics: Dict[str, rx.BackgroundStatistics]) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """The named cubes of one output block and its valid pixels; cubes named in ``statistics`` are added to them."""
+    x_bhw, spectral_bhw, spatial_bhw, valid_hw = features.compute(block)
+    cubes = {}
+    for name in names:
+        if name == "spe_f":
+            cubes[name] = spectral_bhw
+        elif name == "spa_f":
+            cubes[name] = spatial_bhw
+        else:
+            cubes[name] = _combine(spatial_bhw, spectral_bhw, x_bhw, name)
+        if name in statistics and valid_hw.any():
+            # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
+            statistics[name].add(cubes[name][:, valid_hw].astype(np.float32).astype(np.float64).T)
+    return cubes, valid_hw
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -542,19 +576,20 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
                 if not direct:
                     score_files.append(sink)
             if not direct:
-                _write_final_scores(score_files, workspace, writer, options.scale_scores, budget,
-                                    Stage(progress, scoring_end, 1.0))
+                write_final_scores([workspace.track(item.finish()) for item in score_files],
+                                   [(item.minimum, item.maximum) for item in score_files], writer,
+                                   options.scale_scores, budget, Stage(progress, scoring_end, 1.0))
     finally:
         scene.reader.close()
         workspace.close()
     return DetectionSummary(output_path, scene.valid_pixels, model.bands, time.perf_counter() - started)
 
 
-def _write_final_scores(score_files: List[_TempRaster], workspace: _Workspace, writer: RasterWriter,
-                        scale: bool, budget: int, progress: Progress) -> None:
-    """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1."""
-    ranges = [(item.minimum, item.maximum) for item in score_files]
-    readers = [workspace.track(item.finish()) for item in score_files]
+def write_final_scores(readers: List[BlockReader], ranges: List[Tuple[float, float]], writer: RasterWriter,
+                       scale: bool, budget: int, progress: Progress) -> None:
+    """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1.
+
+    ``readers`` read the score maps (NaN where invalid), ``ranges`` are their (minimum, maximum) valid values."""
     info = readers[0].info
     windows = block_windows(info, 8 * 4 * len(readers), budget)
 
