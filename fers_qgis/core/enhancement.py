@@ -500,6 +500,11 @@ def _detector_cubes(detector: str, fusion: str) -> List[str]:
     return {"fers-spectral": [SPECTRAL], "fers-spatial": [SPATIAL], "rx": [PLAIN]}[detector]
 
 
+def needed_branches(cube_names: Sequence[str]) -> Tuple[bool, bool]:
+    """(spectral branch needed, spatial branch needed) for the cubes RX runs on."""
+    return any(name in (SUM, SPECTRAL) for name in cube_names), any(name in (SUM, SPATIAL) for name in cube_names)
+
+
 def _score_label(detector: str, fusion: str, options: FersOptions) -> str:
     """The output band's name: what the scores are."""
     labels = {"fers": "FERS anomaly score" + (" (product rule)" if fusion == "product" else ""),
@@ -537,9 +542,7 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
         _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
         progress.info(f"Model bands normalised over {scene.valid_pixels} valid pixels "
                       f"(range {scene.normaliser.minimum:g} to {scene.normaliser.maximum:g}).")
-        need_spectral = any(name in (SUM, SPECTRAL) for name in cube_names)
-        need_spatial = any(name in (SUM, SPATIAL) for name in cube_names)
-        features = _FeatureBlocks(scene, model, need_spectral, need_spatial, budget)
+        features = _FeatureBlocks(scene, model, *needed_branches(cube_names), budget)
         cubes = {name: workspace.raster(f"cube{index}", info, model.bands) for index, name in enumerate(cube_names)}
         statistics = {name: rx.BackgroundStatistics(model.bands) for name in cube_names}
         _run_feature_pass(features, cubes, statistics, Stage(progress, 0.1, 0.7))
