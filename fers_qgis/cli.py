@@ -115,8 +115,7 @@ def dask_client(workers: Optional[int], scheduler: Optional[str]):
 
 def run_split(client, jobs: Sequence[DetectionJob], tasks: Optional[int], show_progress: bool) -> List[JobResult]:
     """Each raster in turn as a task graph over the whole cluster (``tasks`` per pass; default: a few per worker)."""
-    from .split import TASKS_PER_WORKER, split_job
-    tasks = tasks or TASKS_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
+    from .split import split_job
     results = []
     for job in jobs:
         started = time.perf_counter()

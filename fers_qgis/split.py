@@ -17,6 +17,7 @@ so scores agree with the single-process run to rounding. Tasks are retried when 
 """
 import copy
 import dataclasses
+import logging
 import math
 import os
 import time
@@ -43,6 +44,8 @@ from .core.raster import BlockReader, RasterInfo, RasterWriter, Window, block_wi
 TASKS_PER_WORKER = 4
 # FERS bands are at least this many spatial tiles tall: tiles straddling two bands are computed by both.
 FERS_MIN_BAND_TILES = 8
+
+LOG = logging.getLogger(__name__)
 
 # A row band of a pass: rows [start, stop) and the engine windows inside it.
 Band = Tuple[int, int, List[Window]]
@@ -215,18 +218,22 @@ def _second(pair):
 class _SplitRun:
     """What the passes of one split run share: the client, the workspace, progress display and task retries."""
 
-    def __init__(self, client, output_path: str, show_progress: bool):
+    def __init__(self, client, output_path: str, tasks: Optional[int], show_progress: bool):
         self.client = client
+        self.tasks = tasks or TASKS_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
         self.submit = partial(client.submit, retries=TASK_RETRIES, pure=False)
         self.workspace = _Workspace(output_path)
         self.show_progress = show_progress
 
-    def wait(self, futures: list) -> list:
-        """The futures' results, with Dask's progress bar on the terminal when asked for."""
+    def wait(self, futures: list, stage: str) -> list:
+        """The futures' results, with Dask's progress bar on the terminal when asked for; logs the stage's time."""
+        started = time.perf_counter()
         if self.show_progress:
             from distributed import progress
             progress(futures)
-        return self.client.gather(futures)
+        results = self.client.gather(futures)
+        LOG.info("%s: %.2f s", stage, time.perf_counter() - started)
+        return results
 
     def file(self, name: str) -> str:
         return os.path.join(self.workspace.folder, name)
@@ -239,17 +246,19 @@ class _SplitRun:
     def scores(self, raster_path: str, bands: Tuple[int, ...], mask_path: Optional[str], bands_of_rows: List[Band],
                background, name: str) -> List[BandFile]:
         return self.wait([self.submit(_score_task, raster_path, bands, mask_path, band, background,
-                                      self.file(f"{name}{index}.tif")) for index, band in enumerate(bands_of_rows)])
+                                      self.file(f"{name}{index}.tif")) for index, band in enumerate(bands_of_rows)],
+                         f"scores, {len(bands_of_rows)} tasks")
 
     def write_output(self, output_path: str, like: RasterInfo, label: str, maps: Sequence[List[BandFile]],
                      scale: bool, budget: int) -> None:
         mosaics = [write_mosaic(self.file(f"map{index}.vrt"), like, 1, files) for index, files in enumerate(maps)]
         ranges = [(min(item.minimum for item in files), max(item.maximum for item in files)) for files in maps]
-        self.wait([self.submit(_write_output_task, output_path, like, label, mosaics, ranges, scale, budget)])
+        self.wait([self.submit(_write_output_task, output_path, like, label, mosaics, ranges, scale, budget)],
+                  "output, 1 task")
 
 
 def split_rx(client, input_path: str, output_path: str, options: RxOptions = RxOptions(),
-             mask_path: Optional[str] = None, tasks: int = TASKS_PER_WORKER, show_progress: bool = False
+             mask_path: Optional[str] = None, tasks: Optional[int] = None, show_progress: bool = False
              ) -> DetectionSummary:
     """Global RX of one raster as a task graph on a Dask cluster; the output equals ``detect_rx``'s."""
     started = time.perf_counter()
@@ -258,14 +267,17 @@ def split_rx(client, input_path: str, output_path: str, options: RxOptions = RxO
                          "each pixel: run it without --split.")
     info, bands = check_rx_job(input_path, output_path, options, mask_path)
     budget = options.memory_budget_mb * 2**20
-    bytes_per_pixel = BlockReader(info, bands).bytes_per_pixel
-    windows = block_windows(info, bytes_per_pixel, planning_budget(info, bytes_per_pixel, budget, tasks))
-    bands_of_rows = row_bands(windows, tasks)
-    run = _SplitRun(client, output_path, show_progress)
+    run = _SplitRun(client, output_path, tasks, show_progress)
     try:
+        sizing = BlockReader(info, bands)
+        bytes_per_pixel = sizing.bytes_per_pixel
+        sizing.close()
+        windows = block_windows(info, bytes_per_pixel, planning_budget(info, bytes_per_pixel, budget, run.tasks))
+        bands_of_rows = row_bands(windows, run.tasks)
         partial_statistics = [run.submit(_rx_statistics_task, input_path, bands, mask_path, band)
                               for band in bands_of_rows]
-        statistics = run.wait([tree_reduce(run.submit, partial_statistics, _merged)])[0]
+        statistics = run.wait([tree_reduce(run.submit, partial_statistics, _merged)],
+                              f"statistics, {len(partial_statistics)} tasks and their tree")[0]
         background = run.background(statistics, len(bands), info)
         scores = run.scores(input_path, bands, mask_path, bands_of_rows, background, "scores")
         run.write_output(output_path, info, score_band_name(options), [scores], False, budget)
@@ -275,7 +287,7 @@ def split_rx(client, input_path: str, output_path: str, options: RxOptions = RxO
 
 
 def split_fers(client, input_path: str, output_path: str, model_path: str, options: FersOptions = FersOptions(),
-               mask_path: Optional[str] = None, tasks: int = TASKS_PER_WORKER, show_progress: bool = False,
+               mask_path: Optional[str] = None, tasks: Optional[int] = None, show_progress: bool = False,
                min_band_rows: Optional[int] = None) -> DetectionSummary:
     """A FERS detector of one raster as a task graph on a Dask cluster; the output equals ``detect_fers``'s.
 
@@ -292,12 +304,14 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
     budget = int(options.memory_budget_mb * 2**20)
     if min_band_rows is None:
         min_band_rows = FERS_MIN_BAND_TILES * model.tile_size
-    run = _SplitRun(client, output_path, show_progress)
+    run = _SplitRun(client, output_path, tasks, show_progress)
+    tasks = run.tasks
     try:
         scan_budget = planning_budget(info, scene.reader.bytes_per_pixel, budget, tasks)
         scan = [run.submit(_scan_task, input_path, model_path, options.use_gpu, mask_path, band)
                 for band in row_bands(scan_windows(scene, scan_budget), tasks)]
-        band_statistics = run.wait([tree_reduce(run.submit, scan, _merged)])[0]
+        band_statistics = run.wait([tree_reduce(run.submit, scan, _merged)],
+                                   f"model-band statistics, {len(scan)} tasks and their tree")[0]
         band_statistics.normalise(scene, model)  # refuses a raster without valid pixels
 
         plan = _FeatureBlocks(scene, model, *needed_branches(cube_names), budget).blocks
@@ -308,9 +322,9 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
                                cube_names, budget, band, {name: run.file(f"cube{cube}_{index}.tif")
                                                           for cube, name in enumerate(cube_names)})
                     for index, band in enumerate(feature_bands)]
-        files = run.wait([run.submit(_first, future) for future in features])
+        files = run.wait([run.submit(_first, future) for future in features], f"features, {len(features)} tasks")
         statistics = run.wait([tree_reduce(run.submit, [run.submit(_second, future) for future in features],
-                                           _merged_by_name)])[0]
+                                           _merged_by_name)], "cube statistics tree")[0]
 
         score_maps = []
         for cube, name in enumerate(cube_names):
@@ -329,7 +343,7 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
     return DetectionSummary(output_path, scene.valid_pixels, model.bands, time.perf_counter() - started)
 
 
-def split_job(client, job, tasks: int = TASKS_PER_WORKER, show_progress: bool = False) -> DetectionSummary:
+def split_job(client, job, tasks: Optional[int] = None, show_progress: bool = False) -> DetectionSummary:
     """Run a batch DetectionJob (one raster) in split mode."""
     if isinstance(job.options, RxOptions):
         return split_rx(client, job.input_path, job.output_path, job.options, job.mask_path, tasks, show_progress)
