@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="FERS: the model's own fusion rule (default), or force sum / product")
     detect.add_argument("--scale", action="store_true", help="FERS: scale scores to 0-1")
     detect.add_argument("--gpu", action="store_true", help="FERS: run the models with CUDA when available")
-    detect.add_argument("--mask", metavar="PATH", help="mask raster on the inputs' grid: pixels where it is 0 are "
-                                                        "ignored")
+    detect.add_argument("--mask", metavar="PATH",
+                        help="mask raster on the inputs' grid: pixels where it is 0 are ignored")
     detect.add_argument("--memory-mb", type=int, help="memory budget of each job (default: the plugin's, "
                                                       "256 for RX, 512 for FERS)")
     cluster = detect.add_mutually_exclusive_group()

@@ -13,7 +13,8 @@ whole rows of them, so each task's output is a rectangle:
 
 Band files live in a hidden folder beside the output, deleted at the end: the output folder must be on a file
 system every worker sees. The per-pixel arithmetic is the engine's; only the order of the statistics' sums differs,
-so scores agree with the single-process run to rounding. Tasks are retried when a worker dies.
+so scores agree with the single-process run to rounding. Tasks are retried when a worker dies. The tasks call the
+engine's own pieces (enhancement's scene, feature blocks and temporary rasters included) rather than copies of them.
 """
 import copy
 import dataclasses
@@ -32,7 +33,7 @@ from .batch import TASK_RETRIES
 from .core import rx
 from .core.detection import (DetectionSummary, RxOptions, add_block_statistics, check_rx_job, check_statistics,
                              global_block_scores, score_band_name)
-from .core.enhancement import (ALIGNED_ROWS, FersOptions, ModelBandStatistics, _check_options, _detector_cubes,
+from .core.enhancement import (FersOptions, ModelBandStatistics, _check_options, _detector_cubes,
                                _FeatureBlocks, _open_scene, _prepare, _score_label, _TempRaster, _Workspace,
                                feature_block, needed_branches, scan_windows, write_final_scores)
 from .core.errors import InputError
@@ -151,8 +152,8 @@ def _rx_statistics_task(input_path: str, bands: Tuple[int, ...], mask_path: Opti
 def _scan_task(input_path: str, model_path: str, use_gpu: bool, mask_path: Optional[str], band: Band
                ) -> ModelBandStatistics:
     scene = _open_scene(input_path, load_model_set(model_path, use_gpu), mask_path)
-    statistics = ModelBandStatistics.of_block(scene, *scene.reader.read(*band[2][0]))
     try:
+        statistics = ModelBandStatistics.of_block(scene, *scene.reader.read(*band[2][0]))
         for window in band[2][1:]:
             statistics.merge(ModelBandStatistics.of_block(scene, *scene.reader.read(*window)))
     finally:

@@ -180,7 +180,7 @@ def test_split_fers_in_many_bands_equals_the_plugin_output(tmp_path, cluster, mo
     source = scene_file(tmp_path, "scene.tif", 0, height=90, width=70)
     expected = tmp_path / "plugin.tif"
     processing.run("fers:detectanomaliesfers", {"INPUT": source, "MODEL_FILE": models.spectral_path,
-                                               "DETECTOR": detector, "SCALE": scale, "OUTPUT": str(expected)})
+                                                "DETECTOR": detector, "SCALE": scale, "OUTPUT": str(expected)})
     output = tmp_path / "split.tif"
     name, fusion = DETECTOR_CHOICES[detector][1]
     with distributed.Client(cluster) as client:
@@ -208,3 +208,16 @@ def test_eval_scenes_on_two_workers_equal_the_plugin(tmp_path, detector, algorit
         expected = tmp_path / f"{name}_plugin.tif"
         processing.run(algorithm, {"INPUT": scene, "OUTPUT": str(expected)})
         np.testing.assert_allclose(scores(out / f"{name}_{detector}_anomalies.tif"), scores(expected), rtol=1e-6)
+
+
+def test_row_bands_cover_every_window_once_in_rectangles_of_whole_window_rows():
+    from fers_qgis.split import row_bands
+
+    # Runs of whole blocks: 3 window rows of 16 rows, each cut into 3 windows across 40 columns.
+    windows = [(row, min(16, 40 - row), column, min(16, 40 - column)) for row in range(0, 40, 16)
+               for column in range(0, 40, 16)]
+    bands = row_bands(windows, tasks=2)
+    assert [window for _, _, members in bands for window in members] == windows
+    assert [(start, stop) for start, stop, _ in bands] == [(0, 32), (32, 40)]
+    assert [(start, stop) for start, stop, _ in row_bands(windows, tasks=8, min_rows=20)] == [(0, 32), (32, 40)]
+    assert len(row_bands(windows, tasks=8)) == 3
