@@ -1,10 +1,11 @@
-"""The FERS command line: ``python -m fers_qgis.cli detect ...`` (the console command ``fers`` in the venv).
+"""The FERS command line: ``python -m fers_qgis.cli detect|import ...`` (the console command ``fers`` in the venv).
 
 ``fers detect --detector rx|rx-local|fers|... INPUT... --out DIR`` scores each input raster with the plugin's core
-and options; ``--workers N`` (a local Dask cluster) or ``--scheduler ADDRESS`` (a running one) spread the rasters
-over processes or machines, one task per raster, and ``--split`` runs each raster's passes as a task graph over
-blocks. Without either, the rasters run one after another in this process. The run ends with a summary table and
-exits non-zero when an input failed (one line each); the others still finish.
+and options; ``fers import PRODUCT... --out DIR`` imports EMIT, EnMAP, PRISMA and AVIRIS products to GeoTIFF.
+``--workers N`` (a local Dask cluster) or ``--scheduler ADDRESS`` (a running one) spread the inputs over processes or
+machines, one task per input, and ``detect --split`` runs each raster's passes as a task graph over blocks. Without
+either, the inputs run one after another in this process. The run ends with a summary table and exits non-zero when
+an input failed (one line each); the others still finish.
 """
 import argparse
 import logging
@@ -14,8 +15,8 @@ import time
 from contextlib import contextmanager
 from typing import List, Optional, Sequence
 
-from .batch import (DetectionJob, JobResult, expand_inputs, plan_jobs, remove_partial_files, run_here,
-                    run_on_cluster)
+from .batch import (PRODUCT_SUFFIXES, DetectionJob, ImportJob, Job, JobResult, expand_inputs, input_stem,
+                    output_name, plan_jobs, remove_partial_files, run_here, run_on_cluster)
 from .core.detection import RxOptions
 from .core.enhancement import FersOptions
 from .core.errors import FersError
@@ -32,10 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     detect = commands.add_parser("detect", help="score rasters with an anomaly detector",
                                  description="Score every input raster; outputs are OUT/NAME_DETECTOR_anomalies.tif.")
-    detect.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="raster files, folders (their .tif/.vrt/.img/ENVI rasters) or glob patterns; GDAL paths "
-                             "such as /vsis3/bucket/scene.tif or /vsicurl/https://... pass through")
-    detect.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    add_common_arguments(detect, "raster files, folders (their .tif/.vrt/.img/ENVI rasters and NetCDF/HDF5 "
+                                 "products, imported on the fly) or glob patterns; GDAL paths such as "
+                                 "/vsis3/bucket/scene.tif or /vsicurl/https://... pass through")
     detect.add_argument("--detector", choices=DETECTORS, default="fers",
                         help="rx: global RX; rx-local: RX against a window around each pixel; fers: RX on the "
                              "FERS-enhanced cube (default); fers-local: local RX on it; fers-spectral / "
@@ -54,17 +54,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mask raster on the inputs' grid: pixels where it is 0 are ignored")
     detect.add_argument("--memory-mb", type=int, help="memory budget of each job (default: the plugin's, "
                                                       "256 for RX, 512 for FERS)")
-    cluster = detect.add_mutually_exclusive_group()
-    cluster.add_argument("--workers", type=int, metavar="N", help="start a local Dask cluster of N processes")
-    cluster.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask cluster (tcp://host:8786); "
-                         "its workers must import fers_qgis and see the inputs and the output folder")
     detect.add_argument("--split", action="store_true",
                         help="run each raster's passes as a task graph over blocks (for rasters larger than one "
                              "machine handles in time); needs --workers or --scheduler; global detectors only")
     detect.add_argument("--tasks", type=int, metavar="N", help="split mode: tasks per pass (default 4 per worker)")
-    detect.add_argument("--overwrite", action="store_true", help="score inputs whose output exists (default: skip)")
-    detect.add_argument("--quiet", action="store_true", help="no progress bar")
+    importer = commands.add_parser("import", help="import hyperspectral products to GeoTIFF",
+                                   description="Import EMIT L2A, EnMAP L2A, PRISMA L2D, AVIRIS-NG / AVIRIS-3 products "
+                                               "(and NetCDF/HDF5 cubes) as the plugin's Import algorithm does; "
+                                               "outputs are OUT/NAME.tif.")
+    add_common_arguments(importer, "product files, folders (their .nc/.he5/.h5/.hdr/METADATA.XML files) or glob "
+                                   "patterns")
     return parser
+
+
+def add_common_arguments(command: argparse.ArgumentParser, inputs_help: str) -> None:
+    """Inputs, output folder, where to run, reruns and display: the same for every subcommand."""
+    command.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs_help)
+    command.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    cluster = command.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, metavar="N", help="start a local Dask cluster of N processes")
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask cluster (tcp://host:8786); "
+                         "its workers must import fers_qgis and see the inputs and the output folder")
+    command.add_argument("--overwrite", action="store_true", help="redo inputs whose output exists (default: skip)")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def job_factory(args) -> callable:
@@ -113,7 +125,7 @@ def dask_client(workers: Optional[int], scheduler: Optional[str]):
         yield client
 
 
-def run_split(client, jobs: Sequence[DetectionJob], tasks: Optional[int], show_progress: bool) -> List[JobResult]:
+def run_split(client, jobs: Sequence[Job], tasks: Optional[int], show_progress: bool) -> List[JobResult]:
     """Each raster in turn as a task graph over the whole cluster (``tasks`` per pass; default: a few per worker)."""
     from .split import split_job
     results = []
@@ -149,11 +161,21 @@ def detect(args) -> int:
     if args.split and args.detector not in SPLIT_DETECTORS:
         raise SystemExit(f"--split runs the global detectors ({', '.join(SPLIT_DETECTORS)}); {args.detector} takes "
                          f"its background from a window around each pixel: run it without --split.")
+    rasters, failures = expand_inputs(args.inputs)
+    return run_jobs(args, rasters, failures, lambda raster: output_name(raster, args.detector), job_factory(args))
+
+
+def import_products(args) -> int:
+    found, failures = expand_inputs(args.inputs, PRODUCT_SUFFIXES)
+    return run_jobs(args, found, failures, lambda product: f"{input_stem(product)}.tif", ImportJob)
+
+
+def run_jobs(args, inputs: Sequence[str], failures: List[JobResult], name_for, make_job) -> int:
+    """Plan, run (here, on a cluster, or split), clean up after killed writers, and report."""
     if args.workers is not None and args.workers < 1:
         raise SystemExit("--workers must be at least 1.")
     os.makedirs(args.out, exist_ok=True)
-    rasters, failures = expand_inputs(args.inputs)
-    jobs, results = plan_jobs(rasters, args.out, args.detector, job_factory(args), args.overwrite)
+    jobs, results = plan_jobs(inputs, args.out, name_for, make_job, args.overwrite)
     show_progress = not args.quiet and sys.stderr.isatty()
     for job in jobs:
         remove_partial_files(job.output_path)
@@ -162,7 +184,7 @@ def detect(args) -> int:
                        else Progress())
     else:
         with dask_client(args.workers, args.scheduler) as client:
-            if args.split:
+            if getattr(args, "split", False):
                 ran = run_split(client, jobs, args.tasks, show_progress)
             else:
                 ran = run_on_cluster(client, jobs, show_progress)
@@ -178,7 +200,7 @@ def detect(args) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    return detect(args)
+    return detect(args) if args.command == "detect" else import_products(args)
 
 
 if __name__ == "__main__":

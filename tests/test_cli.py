@@ -221,3 +221,19 @@ def test_row_bands_cover_every_window_once_in_rectangles_of_whole_window_rows():
     assert [(start, stop) for start, stop, _ in bands] == [(0, 32), (32, 40)]
     assert [(start, stop) for start, stop, _ in row_bands(windows, tasks=8, min_rows=20)] == [(0, 32), (32, 40)]
     assert len(row_bands(windows, tasks=8)) == 3
+
+
+def test_import_then_detect_equals_detect_on_the_product_imported_on_the_fly(tmp_path, capsys):
+    pytest.importorskip("netCDF4", reason="building the NetCDF test product needs netCDF4 (Debian python3-netcdf4)")
+    from tests.product_files import write_emit_l2a
+
+    granule = write_emit_l2a(tmp_path)
+    imported_dir, scores_dir = tmp_path / "imported", tmp_path / "scores"
+    assert main(["import", granule.path, str(tmp_path / "nothing*.nc"), "--out", str(imported_dir)]) == 1
+    assert "1 done, 0 skipped, 1 failed" in capsys.readouterr().out
+    stem = os.path.splitext(os.path.basename(granule.path))[0]
+    assert visible_files(imported_dir) == [f"{stem}.tif"]
+    assert main(["detect", "--detector", "rx", granule.path, "--out", str(scores_dir)]) == 0
+    np.testing.assert_array_equal(scores(scores_dir / f"{stem}_rx_anomalies.tif"),
+                                  reference_rx(str(imported_dir / f"{stem}.tif"), tmp_path))
+    assert os.listdir(scores_dir) == [f"{stem}_rx_anomalies.tif"]  # the temporary import is gone
