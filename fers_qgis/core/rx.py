@@ -112,7 +112,7 @@ def local_rx_rows(whitened_bhw: np.ndarray, valid_hw: np.ndarray, slab_first_row
             counts = weights.sum(axis=2)                                                  # (p, 1)
             means = (samples * weights).sum(axis=2) / np.maximum(counts, 1)               # (p, c)
             centred = (samples - means[:, :, None]) * weights
-            covariances = centred @ centred.transpose(0, 2, 1) / np.maximum(counts - 1, 1)[:, :, None]
+            covariances = linalg.matmul(centred, centred.transpose(0, 2, 1)) / np.maximum(counts - 1, 1)[:, :, None]
             offsets = cube_hwc[row - slab_first_row, cols] - means                        # (p, c)
             solved = np.linalg.solve(covariances + load, offsets[:, :, None])[:, :, 0]
             scores[row - first, cols] = np.einsum("pc,pc->p", offsets, solved)

@@ -106,7 +106,7 @@ def test_plain_python_keeps_numpys_products():
 def test_with_gsl_cblas_first_the_core_bypasses_it():
     """What qgis_process.bin does, reproduced with LD_PRELOAD: numpy's @ lands in GSL's reference loops, the
     core's products in numpy's own BLAS, with the same values."""
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import ctypes
         import numpy as np
         from fers_qgis.core import linalg, rx
