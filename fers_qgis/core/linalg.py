@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 ROW_MAJOR, NO_TRANSPOSE, TRANSPOSE, UPPER = 101, 111, 112, 121
+CBLAS_INT_LIMIT = 2**31  # CBLAS takes sizes as C ints: larger matrices stay with numpy
 
 
 def _function_address(library: ctypes.CDLL, name: str) -> Optional[int]:
@@ -109,7 +110,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for float matrices (2-D, or equally long stacks of them), as float64, on numpy's own BLAS."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if (_CBLAS is None or a.size == 0 or b.size == 0 or a.ndim not in (2, 3) or a.shape[:-2] != b.shape[:-2]
-            or a.shape[-1] != b.shape[-2]):
+            or a.shape[-1] != b.shape[-2] or max(a.shape + b.shape) >= CBLAS_INT_LIMIT):
         return a @ b  # also the one that raises numpy's error for shapes that do not match
     if a.ndim == 3:
         return np.stack([_CBLAS.matmul(left, right) for left, right in zip(a, b)])
@@ -119,6 +120,6 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def gram(a: np.ndarray) -> np.ndarray:
     """``a.T @ a`` (symmetric, float64) of a float matrix (samples x channels), on numpy's own BLAS."""
     a = np.asarray(a, dtype=np.float64)
-    if _CBLAS is None or a.size == 0 or a.ndim != 2:
+    if _CBLAS is None or a.size == 0 or a.ndim != 2 or max(a.shape) >= CBLAS_INT_LIMIT:
         return a.T @ a
     return _CBLAS.gram(a)
