@@ -8,7 +8,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import rx
+from . import linalg, rx
 from .errors import InputError
 from .progress import Progress, Stage
 from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
@@ -66,9 +66,14 @@ def scene_statistics(reader: BlockReader, budget_bytes: int, progress: Optional[
     statistics = rx.BackgroundStatistics(channels)
     windows = block_windows(info, reader.bytes_per_pixel, budget_bytes)
     for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        for rows in row_chunks(*valid_hw.shape, channels):
-            statistics.add(cube_bhw[:, rows][:, valid_hw[rows]].T)
+        add_block_statistics(statistics, cube_bhw, valid_hw)
     return statistics
+
+
+def add_block_statistics(statistics: rx.BackgroundStatistics, cube_bhw: np.ndarray, valid_hw: np.ndarray) -> None:
+    """Add the valid pixels of one window to the background statistics, in chunks of bounded memory."""
+    for rows in row_chunks(*valid_hw.shape, cube_bhw.shape[0]):
+        statistics.add(cube_bhw[:, rows][:, valid_hw[rows]].T)
 
 
 def check_statistics(statistics: rx.BackgroundStatistics, channels: int, info: RasterInfo) -> None:
@@ -83,6 +88,24 @@ def check_statistics(statistics: rx.BackgroundStatistics, channels: int, info: R
         raise InputError("Every selected band is constant over the valid pixels: there is nothing to detect.")
 
 
+def check_rx_job(input_path: str, output_path: str, options: RxOptions, mask_path: Optional[str]
+                 ) -> Tuple[RasterInfo, Tuple[int, ...]]:
+    """Every check of an RX job that needs no pixel pass; returns the raster's description and the bands used."""
+    _check_options(options)
+    info = describe_raster(input_path)
+    bands = select_bands(info, options.bands)
+    if len(bands) < 2:
+        raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} gives {len(bands)}.")
+    check_output_path(output_path, [input_path, mask_path])
+    return info, bands
+
+
+def score_band_name(options: RxOptions) -> str:
+    """The output band's name: what the scores are."""
+    return "RX anomaly score" if options.detector == "global" else (
+        f"Local RX anomaly score (windows {options.inner_window}/{options.outer_window})")
+
+
 def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(),
               mask_path: Optional[str] = None, progress: Optional[Progress] = None) -> DetectionSummary:
     """Score every pixel of a raster with global or local RX and write a single-band Float32 GeoTIFF.
@@ -92,12 +115,7 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     """
     started = time.perf_counter()
     progress = progress or Progress()
-    _check_options(options)
-    info = describe_raster(input_path)
-    bands = select_bands(info, options.bands)
-    if len(bands) < 2:
-        raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} gives {len(bands)}.")
-    check_output_path(output_path, [input_path, mask_path])
+    info, bands = check_rx_job(input_path, output_path, options, mask_path)
     reader = BlockReader(info, bands, mask_path)
     budget = options.memory_budget_mb * 2**20
 
@@ -107,9 +125,7 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     progress.info(f"Background from {statistics.count} valid pixels, {len(bands)} bands "
                   f"(covariance rank {whitening.shape[1]}).")
 
-    name = "RX anomaly score" if options.detector == "global" else (
-        f"Local RX anomaly score (windows {options.inner_window}/{options.outer_window})")
-    with RasterWriter(output_path, info, [name]) as writer:
+    with RasterWriter(output_path, info, [score_band_name(options)]) as writer:
         scoring = Stage(progress, 0.3, 1.0)
         if options.detector == "global":
             write_global_scores(reader, statistics, whitening, writer, budget, scoring)
@@ -123,11 +139,17 @@ def write_global_scores(reader, statistics, whitening, writer, budget, progress)
     info = reader.info
     windows = block_windows(info, reader.bytes_per_pixel, budget)
     for (first_row, _, first_column, _), cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        scores_hw = np.empty(valid_hw.shape)
-        for rows in row_chunks(*valid_hw.shape, len(reader.bands)):
-            pixels_nc = cube_bhw[:, rows].reshape(cube_bhw.shape[0], -1).T
-            scores_hw[rows] = rx.rx_scores(pixels_nc, statistics.mean, whitening).reshape(scores_hw[rows].shape)
-        writer.write(first_row, scores_hw[None], valid_hw, first_column)
+        writer.write(first_row, global_block_scores(cube_bhw, statistics.mean, whitening)[None], valid_hw,
+                     first_column)
+
+
+def global_block_scores(cube_bhw: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> np.ndarray:
+    """Global RX scores (rows, columns) of one window, in chunks of bounded memory."""
+    scores_hw = np.empty(cube_bhw.shape[1:])
+    for rows in row_chunks(*scores_hw.shape, cube_bhw.shape[0]):
+        pixels_nc = cube_bhw[:, rows].reshape(cube_bhw.shape[0], -1).T
+        scores_hw[rows] = rx.rx_scores(pixels_nc, mean, whitening).reshape(scores_hw[rows].shape)
+    return scores_hw
 
 
 def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
@@ -150,7 +172,7 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
         slab_stop = int(rx.window_start(np.array(first_row + row_count - 1), outer_h, info.height)) + outer_h
         cube_bhw, valid_hw = reader.read(slab_first, slab_stop - slab_first)
         pixels_nc = cube_bhw.reshape(cube_bhw.shape[0], -1).T
-        whitened_bhw = ((pixels_nc - statistics.mean) @ whitening).T.reshape(rank, *valid_hw.shape)
+        whitened_bhw = linalg.matmul(pixels_nc - statistics.mean, whitening).T.reshape(rank, *valid_hw.shape)
         scores = rx.local_rx_rows(whitened_bhw, valid_hw, slab_first, info.height,
                                   (first_row, first_row + row_count), options.inner_window,
                                   options.outer_window, window_pixels)

@@ -138,40 +138,81 @@ def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str]) 
     return _Scene(info, reader, full_matrix[:, used], names, wavelengths)
 
 
-def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progress) -> None:
-    """Pass 1: min, max and mean of the model bands over every valid pixel; sets the scene's normalisation."""
-    info, reader, matrix = scene.info, scene.reader, scene.matrix
-    bands = matrix.shape[0]
-    source_wavelengths = known_wavelengths(info.wavelengths_nm)
+@dataclass
+class ModelBandStatistics:
+    """Pass-1 statistics of the model bands over valid pixels: their range (exact, and a sample for the robust
+    one), sums and count. Blocks merge in any order (a tree of merges gives the statistics of one pass)."""
+
+    value_range: SceneRange
+    sums_b: np.ndarray
+    count: int
+
+    @classmethod
+    def empty(cls, scene: _Scene) -> "ModelBandStatistics":
+        bands = scene.matrix.shape[0]
+        return cls(SceneRange(scene.info.height * scene.info.width, bands), np.zeros(bands), 0)
+
+    @classmethod
+    def of_block(cls, scene: _Scene, cube_bhw: np.ndarray, valid_hw: np.ndarray) -> "ModelBandStatistics":
+        """The statistics of one window read by the scene's reader."""
+        statistics = cls.empty(scene)
+        if valid_hw.any():
+            values_bn = to_model_bands(cube_bhw, scene.matrix)[:, valid_hw]
+            statistics.value_range.add(values_bn)
+            statistics.sums_b = values_bn.sum(axis=1, dtype=np.float64)
+            statistics.count = values_bn.shape[1]
+        return statistics
+
+    def merge(self, other: "ModelBandStatistics") -> "ModelBandStatistics":
+        """Merge another block's statistics into these; returns self."""
+        self.value_range.merge(other.value_range)
+        self.sums_b = self.sums_b + other.sums_b
+        self.count += other.count
+        return self
+
+    def normalise(self, scene: _Scene, model: FersModelSet, progress: Optional[Progress] = None) -> None:
+        """Set the scene's normalisation (the model's method) and fill spectrum from the statistics of all its
+        blocks, and say in the log what range it took."""
+        if self.count == 0:
+            raise InputError(f"{scene.info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
+        scene.normaliser = normaliser = self.value_range.normaliser(model.metadata.normalisation,
+                                                                    model.metadata.normalisation_scale)
+        scene.fill_b = normaliser.apply(self.sums_b / self.count)
+        scene.valid_pixels = self.count
+        progress = progress or Progress()
+        progress.info(f"Model bands normalised over {self.count} valid pixels (range {normaliser.minimum:g} to "
+                      f"{normaliser.maximum:g}).")
+        scene_range = self.value_range
+        if scene_range.minimum < normaliser.minimum or scene_range.maximum > normaliser.maximum:
+            progress.info(f"Outlying values ({scene_range.minimum:g} to {scene_range.maximum:g} in the scene, e.g. "
+                          "saturated or dead pixels) were clipped to that range so that they do not squeeze the "
+                          "rest.")
+
+
+def scan_windows(scene: _Scene, budget: int) -> List[Tuple[int, int, int, int]]:
+    """The windows of pass 1 within the memory budget."""
+    return block_windows(scene.info, scene.reader.bytes_per_pixel + 2 * scene.matrix.shape[0] * 8, budget)
+
+
+def _report_band_order(scene: _Scene, model: FersModelSet, progress: Progress) -> None:
+    """Say when the model's bands are not simply the raster's first ones: by wavelength, or from the far end."""
+    source_wavelengths = known_wavelengths(scene.info.wavelengths_nm)
     if model.metadata.wavelengths_nm and source_wavelengths is not None:
-        progress.info(f"The model's {bands} bands ({min(model.metadata.wavelengths_nm):.0f}-"
+        progress.info(f"The model's {model.bands} bands ({min(model.metadata.wavelengths_nm):.0f}-"
                       f"{max(model.metadata.wavelengths_nm):.0f} nm, as trained) are taken from the raster by "
                       "wavelength.")
     elif source_wavelengths is not None and source_wavelengths[0] > source_wavelengths[-1]:
         progress.info("The raster lists its bands from long to short wavelengths; the model reads them from short "
                       "to long.")
-    windows = block_windows(info, reader.bytes_per_pixel + 2 * bands * 8, budget)
-    value_range = SceneRange(info.height * info.width, bands)
-    sums_b = np.zeros(bands)
-    count = 0
-    for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        if not valid_hw.any():
-            continue
-        values_bn = to_model_bands(cube_bhw, matrix)[:, valid_hw]
-        value_range.add(values_bn)
-        sums_b += values_bn.sum(axis=1, dtype=np.float64)
-        count += values_bn.shape[1]
-    if count == 0:
-        raise InputError(f"{info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
-    scene.normaliser = normaliser = value_range.normaliser(model.metadata.normalisation,
-                                                           model.metadata.normalisation_scale)
-    scene.fill_b = normaliser.apply(sums_b / count)
-    scene.valid_pixels = count
-    progress.info(f"Model bands normalised over {count} valid pixels (range {normaliser.minimum:g} to "
-                  f"{normaliser.maximum:g}).")
-    if value_range.minimum < normaliser.minimum or value_range.maximum > normaliser.maximum:
-        progress.info(f"Outlying values ({value_range.minimum:g} to {value_range.maximum:g} in the scene, e.g. "
-                      "saturated or dead pixels) were clipped to that range so that they do not squeeze the rest.")
+
+
+def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progress) -> None:
+    """Pass 1: range, sums and count of the model bands over every valid pixel; sets the scene's normalisation."""
+    _report_band_order(scene, model, progress)
+    statistics = ModelBandStatistics.empty(scene)
+    for _, cube_bhw, valid_hw in iter_blocks(scene.reader, scan_windows(scene, budget), progress):
+        statistics.merge(ModelBandStatistics.of_block(scene, cube_bhw, valid_hw))
+    statistics.normalise(scene, model, progress)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -442,20 +483,29 @@ def _run_feature_pass(features: _FeatureBlocks, sinks: Dict[str, object],
     """Pass 2: compute each block's features and hand the named cubes to their sinks (and statistics)."""
     for index, block in enumerate(features.blocks):
         progress.check_cancelled()
-        x_bhw, spectral_bhw, spatial_bhw, valid_hw = features.compute(block)
+        cubes, valid_hw = feature_block(features, block, sinks, statistics)
         for name, sink in sinks.items():
-            if name == "spe_f":
-                cube = spectral_bhw
-            elif name == "spa_f":
-                cube = spatial_bhw
-            else:
-                cube = _combine(spatial_bhw, spectral_bhw, x_bhw, name)
-            sink.write(block[0], cube, valid_hw, block[2])
-            if name in statistics and valid_hw.any():
-                # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
-                statistics[name].add(cube[:, valid_hw].astype(np.float32).astype(np.float64).T)
+            sink.write(block[0], cubes[name], valid_hw, block[2])
         release_free_memory()
         progress.set_fraction((index + 1) / len(features.blocks))
+
+
+def feature_block(features: _FeatureBlocks, block: Tuple[int, int, int, int], names: Sequence[str],
+                  statistics: Dict[str, rx.BackgroundStatistics]) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """The named cubes of one output block and its valid pixels; cubes named in ``statistics`` are added to them."""
+    x_bhw, spectral_bhw, spatial_bhw, valid_hw = features.compute(block)
+    cubes = {}
+    for name in names:
+        if name == "spe_f":
+            cubes[name] = spectral_bhw
+        elif name == "spa_f":
+            cubes[name] = spatial_bhw
+        else:
+            cubes[name] = _combine(spatial_bhw, spectral_bhw, x_bhw, name)
+        if name in statistics and valid_hw.any():
+            # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
+            statistics[name].add(cubes[name][:, valid_hw].astype(np.float32).astype(np.float64).T)
+    return cubes, valid_hw
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -480,6 +530,11 @@ def _detector_cubes(detector: str, fusion: str) -> List[str]:
     if detector in ("fers", "fers-local"):
         return [SPATIAL, SPECTRAL] if detector == "fers" and fusion == "product" else [SUM]
     return {"fers-spectral": [SPECTRAL], "fers-spatial": [SPATIAL], "rx": [PLAIN]}[detector]
+
+
+def needed_branches(cube_names: Sequence[str]) -> Tuple[bool, bool]:
+    """(spectral branch needed, spatial branch needed) for the cubes RX runs on."""
+    return any(name in (SUM, SPECTRAL) for name in cube_names), any(name in (SUM, SPATIAL) for name in cube_names)
 
 
 def _score_label(detector: str, fusion: str, options: FersOptions) -> str:
@@ -517,9 +572,7 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
     workspace = _Workspace(output_path)
     try:
         _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
-        need_spectral = any(name in (SUM, SPECTRAL) for name in cube_names)
-        need_spatial = any(name in (SUM, SPATIAL) for name in cube_names)
-        features = _FeatureBlocks(scene, model, need_spectral, need_spatial, budget)
+        features = _FeatureBlocks(scene, model, *needed_branches(cube_names), budget)
         cubes = {name: workspace.raster(f"cube{index}", info, model.bands) for index, name in enumerate(cube_names)}
         statistics = {name: rx.BackgroundStatistics(model.bands) for name in cube_names}
         _run_feature_pass(features, cubes, statistics, Stage(progress, 0.1, 0.7))
@@ -556,19 +609,20 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
                 if not direct:
                     score_files.append(sink)
             if not direct:
-                _write_final_scores(score_files, workspace, writer, options.scale_scores, budget,
-                                    Stage(progress, scoring_end, 1.0))
+                write_final_scores([workspace.track(item.finish()) for item in score_files],
+                                   [(item.minimum, item.maximum) for item in score_files], writer,
+                                   options.scale_scores, budget, Stage(progress, scoring_end, 1.0))
     finally:
         scene.reader.close()
         workspace.close()
     return DetectionSummary(output_path, scene.valid_pixels, model.bands, time.perf_counter() - started)
 
 
-def _write_final_scores(score_files: List[_TempRaster], workspace: _Workspace, writer: RasterWriter,
-                        scale: bool, budget: int, progress: Progress) -> None:
-    """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1."""
-    ranges = [(item.minimum, item.maximum) for item in score_files]
-    readers = [workspace.track(item.finish()) for item in score_files]
+def write_final_scores(readers: List[BlockReader], ranges: List[Tuple[float, float]], writer: RasterWriter,
+                       scale: bool, budget: int, progress: Progress) -> None:
+    """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1.
+
+    ``readers`` read the score maps (NaN where invalid), ``ranges`` are their (minimum, maximum) valid values."""
     info = readers[0].info
     windows = block_windows(info, 8 * 4 * len(readers), budget)
 

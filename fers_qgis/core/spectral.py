@@ -20,6 +20,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import linalg
 from .errors import InputError
 
 BAND_MODES = ("first", "resample")
@@ -31,7 +32,7 @@ NORMALISATION_EPSILON = 1e-12
 # a reflectance x 1e4 scene lies 10 or more beyond.
 FENCE_PERCENTILES = (1.0, 99.0)
 FENCE_SPANS = 5.0
-SAMPLE_VALUES = 1 << 21  # values a scene's robust range is computed from (16 MB); every value of smaller scenes
+SAMPLE_VALUES = 1 << 20  # values a scene's robust range is computed from (8 MB); every value of smaller scenes
 
 
 def known_wavelengths(wavelengths_nm: Optional[Sequence[Optional[float]]]) -> Optional[np.ndarray]:
@@ -118,7 +119,8 @@ def to_model_bands(cube_bhw: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Apply a band matrix to a (bands, rows, columns) cube; a pure selection is done without arithmetic."""
     if np.all((matrix == 0) | (matrix == 1)) and np.all(matrix.sum(axis=1) == 1):
         return cube_bhw[matrix.argmax(axis=1)]
-    return np.tensordot(matrix, cube_bhw, axes=(1, 0))
+    pixels_bn = cube_bhw.reshape(cube_bhw.shape[0], -1)
+    return linalg.matmul(matrix, pixels_bn).reshape(matrix.shape[0], *cube_bhw.shape[1:])
 
 
 def robust_range(values: np.ndarray) -> Tuple[float, float]:
@@ -133,12 +135,12 @@ def robust_range(values: np.ndarray) -> Tuple[float, float]:
 
 
 class SceneRange:
-    """A scene's value range for its normaliser, block by block in bounded memory: the exact min and max, and
-    the model-band values of every k-th valid pixel (all pixels up to SAMPLE_VALUES values) for the robust one."""
+    """A scene's value range for its normaliser, block by block in bounded memory: the exact min and max, and the
+    model-band values of every k-th valid pixel of each block (every pixel while the scene has at most
+    SAMPLE_VALUES values) for the robust one. Blocks merge in any order."""
 
     def __init__(self, total_pixels: int, bands: int):
         self.stride = max(1, -(-total_pixels * bands // SAMPLE_VALUES))
-        self.seen = 0
         self.minimum, self.maximum = np.inf, -np.inf
         self._samples: List[np.ndarray] = []
 
@@ -146,9 +148,13 @@ class SceneRange:
         """Values (bands, valid pixels) of one block."""
         self.minimum = min(self.minimum, float(values_bn.min()))
         self.maximum = max(self.maximum, float(values_bn.max()))
-        first = -self.seen % self.stride
-        self._samples.append(np.array(values_bn[:, first::self.stride], dtype=np.float64))
-        self.seen += values_bn.shape[1]
+        self._samples.append(np.array(values_bn[:, ::self.stride], dtype=np.float64))
+
+    def merge(self, other: "SceneRange") -> "SceneRange":
+        """Merge another block's range into this one; returns self."""
+        self.minimum, self.maximum = min(self.minimum, other.minimum), max(self.maximum, other.maximum)
+        self._samples.extend(other._samples)
+        return self
 
     @property
     def sampled_values(self) -> int:
