@@ -2,6 +2,7 @@
 
 Everything the Processing algorithm, the evaluation CLI and the demo run goes through ``detect_rx``.
 """
+import os
 import time
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -13,19 +14,22 @@ from .errors import InputError
 from .progress import Progress, Stage
 from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
                      iter_blocks, row_chunks, select_bands)
+from .validity import ValidityOptions, assess_scene
 
 DETECTORS = ("global", "local")
 
 
 @dataclass(frozen=True)
 class RxOptions:
-    """Settings of an RX run. Band numbers are 1-based; None means all bands."""
+    """Settings of an RX run. Band numbers are 1-based; None means all bands. ``undeclared_fill``: pixels with
+    one value in every band are fill (see ``validity``)."""
 
     detector: str = "global"
     inner_window: int = 3
     outer_window: int = 15
     bands: Optional[Tuple[int, ...]] = None
     memory_budget_mb: int = 256
+    undeclared_fill: bool = True
 
 
 @dataclass
@@ -97,10 +101,17 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     if len(bands) < 2:
         raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} gives {len(bands)}.")
     check_output_path(output_path, [input_path, mask_path])
-    reader = BlockReader(info, bands, mask_path)
     budget = options.memory_budget_mb * 2**20
+    validity = assess_scene(info, bands, mask_path, ValidityOptions(options.undeclared_fill), budget,
+                            Stage(progress, 0.0, 0.1))
+    validity.report(progress, os.path.basename(input_path))
+    bands = validity.good_bands
+    if len(bands) < 2:
+        raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} has {len(bands)} band left "
+                         f"once its bad bands are left out.")
+    reader = BlockReader(info, bands, mask_path, options.undeclared_fill)
 
-    statistics = scene_statistics(reader, budget, Stage(progress, 0.0, 0.3))
+    statistics = scene_statistics(reader, budget, Stage(progress, 0.1, 0.35))
     check_statistics(statistics, len(bands), info)
     whitening = rx.whitening_matrix(statistics.covariance)
     progress.info(f"Background from {statistics.count} valid pixels, {len(bands)} bands "
@@ -109,7 +120,7 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     name = "RX anomaly score" if options.detector == "global" else (
         f"Local RX anomaly score (windows {options.inner_window}/{options.outer_window})")
     with RasterWriter(output_path, info, [name]) as writer:
-        scoring = Stage(progress, 0.3, 1.0)
+        scoring = Stage(progress, 0.35, 1.0)
         if options.detector == "global":
             write_global_scores(reader, statistics, whitening, writer, budget, scoring)
         else:
