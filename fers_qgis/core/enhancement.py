@@ -36,7 +36,7 @@ from .progress import Progress, Stage
 from .raster import (BlockReader, FlushingWrites, RasterInfo, RasterWriter, block_windows, check_output_path,
                      describe_raster, gdal_errors_as_exceptions, iter_blocks)
 from .spectral import MinMaxNormaliser, band_matrix, to_model_bands
-from .validity import ValidityOptions, assess_scene, fill_bad_model_bands
+from .validity import ValidityOptions, model_band_reader
 from .memory import release_free_memory
 
 # The published detectors and their comparisons: which cube RX runs on, and how.
@@ -134,16 +134,10 @@ def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str], 
     if info.height < smallest or info.width < smallest:
         raise InputError(f"{os.path.basename(input_path)} is {info.width} x {info.height} pixels; this model needs "
                          f"at least {smallest} x {smallest}.")
-    validity = assess_scene(info, range(1, info.band_count + 1), mask_path, ValidityOptions(undeclared_fill),
-                            budget, progress)
-    validity.report(progress, os.path.basename(input_path))
-    full_matrix, notes = fill_bad_model_bands(full_matrix, validity, info)
-    for note in notes:
-        progress.info(note)
-    used = np.flatnonzero(np.any(full_matrix != 0, axis=0))
-    reader = BlockReader(info, tuple(int(band) + 1 for band in used), mask_path, undeclared_fill)
-    names, wavelengths = _model_band_labels(info, full_matrix[:, used], used, metadata.band_mode)
-    return _Scene(info, reader, full_matrix[:, used], names, wavelengths)
+    reader, matrix, used = model_band_reader(info, full_matrix, mask_path, ValidityOptions(undeclared_fill), budget,
+                                             progress)
+    names, wavelengths = _model_band_labels(info, matrix, used, metadata.band_mode)
+    return _Scene(info, reader, matrix, names, wavelengths)
 
 
 def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progress) -> None:

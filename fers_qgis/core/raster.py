@@ -54,6 +54,11 @@ class RasterInfo:
     mask_flags: Tuple[int, ...] = ()
 
     @property
+    def crs_wkt(self) -> str:
+        """The CRS of the raster's map coordinates: its own, or that of its ground control points."""
+        return self.projection_wkt or self.gcp_projection_wkt
+
+    @property
     def has_geotransform(self) -> bool:
         """False for the unit grid GDAL reports when a raster has no geotransform."""
         return tuple(self.geotransform) != (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)

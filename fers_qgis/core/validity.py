@@ -17,6 +17,7 @@ community makes it (ENVI and EnMAP-Box bad-band lists, product quality flags): b
 
 The scan behind these decisions is one extra pass over the bands a job may read, in bounded memory.
 """
+import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -274,3 +275,21 @@ def fill_bad_model_bands(matrix: np.ndarray, validity: SceneValidity, info: Rast
         notes.append(f"The model reads band {band}, which is bad ({validity.bad_bands[band]}): its values are "
                      f"{how}.")
     return filled, notes
+
+
+def model_band_reader(info: RasterInfo, matrix: np.ndarray, mask_path: Optional[str] = None,
+                      options: ValidityOptions = ValidityOptions(), budget: int = 64 * 2**20,
+                      progress: Optional[Progress] = None) -> Tuple[BlockReader, np.ndarray, np.ndarray]:
+    """How a model reads a raster, the same in the plugin and in training: scan every band, report the bad ones,
+    fill the model bands that read one, and open a reader of the source bands left.
+
+    Returns (reader, matrix over the bands read, 0-based indices of those bands)."""
+    progress = progress or Progress()
+    validity = assess_scene(info, range(1, info.band_count + 1), mask_path, options, budget, progress)
+    validity.report(progress, os.path.basename(info.path))
+    matrix, notes = fill_bad_model_bands(matrix, validity, info)
+    for note in notes:
+        progress.info(note)
+    used = np.flatnonzero(np.any(matrix != 0, axis=0))
+    reader = BlockReader(info, tuple(int(band) + 1 for band in used), mask_path, options.undeclared_fill)
+    return reader, matrix[:, used], used
