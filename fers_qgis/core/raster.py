@@ -52,6 +52,7 @@ class RasterInfo:
     gcp_projection_wkt: str = ""
     rpc_metadata: Tuple[Tuple[str, str], ...] = ()
     mask_flags: Tuple[int, ...] = ()
+    alpha_bands: Tuple[int, ...] = ()        # 1-based; 0 in an alpha band marks fill
 
     @property
     def crs_wkt(self) -> str:
@@ -144,6 +145,8 @@ def describe_raster(path: str) -> RasterInfo:
         gcp_projection_wkt=dataset.GetGCPProjection() or "",
         rpc_metadata=tuple(sorted(rpc.items())),
         mask_flags=tuple(band.GetMaskFlags() for band in bands),
+        alpha_bands=tuple(index + 1 for index, band in enumerate(bands)
+                          if band.GetColorInterpretation() == gdal.GCI_AlphaBand),
     )
 
 
@@ -276,8 +279,7 @@ def mask_on_input_grid(mask_path: str, info: RasterInfo) -> Tuple[gdal.Dataset, 
     with gdal_errors_as_exceptions():
         try:
             warped = gdal.Warp("", open_dataset(mask_path), format="VRT", outputBounds=bounds, width=info.width,
-                               height=info.height, dstSRS=info.projection_wkt, resampleAlg="near", bandList=[1],
-                               dstNodata=0)
+                               height=info.height, dstSRS=info.projection_wkt, resampleAlg="near", dstNodata=0)
         except RuntimeError as error:
             raise InputError(f"The mask raster cannot be resampled onto the input's grid: {error}") from error
     return warped, (f"The mask raster lies on another grid ({mask.width} x {mask.height} pixels"
@@ -339,6 +341,10 @@ class BlockReader:
         masking = [band for band in self.bands if _is_masking(flags[band - 1])]
         per_dataset = [band for band in masking if flags[band - 1] & gdal.GMF_PER_DATASET]
         self._gdal_mask_bands = tuple(per_dataset[:1] + [band for band in masking if band not in per_dataset])
+        # GDAL turns an alpha band into a mask for gray+alpha and RGBA rasters only; hyperspectral cubes with an
+        # alpha band get the same treatment here.
+        alpha_as_mask = any(flags[band - 1] & gdal.GMF_ALPHA for band in self.bands)
+        self._alpha_bands = () if alpha_as_mask else info.alpha_bands
         self._mask_dataset = None
         self._mask_nodata = None
         self.mask_note = None
@@ -368,6 +374,9 @@ class BlockReader:
                     self._dataset.FlushCache()
                 for band in self._gdal_mask_bands:
                     allowed_hw &= self._dataset.GetRasterBand(band).GetMaskBand().ReadAsArray(
+                        first_column, first_row, width, row_count) != 0
+                for band in self._alpha_bands:
+                    allowed_hw &= self._dataset.GetRasterBand(band).ReadAsArray(
                         first_column, first_row, width, row_count) != 0
                 if self._mask_dataset is not None:
                     mask = self._mask_dataset.GetRasterBand(1).ReadAsArray(

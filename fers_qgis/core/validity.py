@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from osgeo import gdal
 
 from .errors import InputError
 from .progress import Progress
-from .raster import (MIN_BANDS_FOR_UNDECLARED_FILL, BlockReader, RasterInfo, block_windows, iter_blocks,
+from .raster import (MIN_BANDS_FOR_UNDECLARED_FILL, BlockReader, RasterInfo, block_windows,
                      open_dataset)
 
 # A band invalid on more than this share of the otherwise valid pixels is left out rather than those pixels.
@@ -107,8 +106,8 @@ def flagged_bands(info: RasterInfo) -> Dict[int, str]:
             value = (band.GetMetadata(domain) or {}).get("bbl")
             if value is not None and _is_zero(value):
                 flagged[index + 1] = "marked bad in the ENVI bad-band list"
-        if band.GetColorInterpretation() == gdal.GCI_AlphaBand:
-            flagged[index + 1] = "alpha band (transparency, not a spectral band)"
+    for band in info.alpha_bands:
+        flagged[band] = "alpha band (transparency, not a spectral band)"
     return flagged
 
 
@@ -153,8 +152,8 @@ def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str
     validity = SceneValidity(bands, mask_note=reader.mask_note)
     validity.gdal_masked_pixels = info.width * info.height - tally.allowed
     validity.fill_pixels = sum(tally.fill_counts.values())
-    validity.fill_values = tuple(value for value, _ in sorted(tally.fill_counts.items(),
-                                                                key=lambda item: -item[1])[:_FILL_VALUES_LOGGED])
+    by_frequency = sorted(tally.fill_counts.items(), key=lambda item: -item[1])
+    validity.fill_values = tuple(value for value, _ in by_frequency[:_FILL_VALUES_LOGGED])
     for index, band in enumerate(bands):
         reason = flagged.get(band) or _scan_reason(index, reader, tally)
         if reason:
@@ -215,7 +214,7 @@ def _scan_reason(index: int, reader: BlockReader, tally: _BandTally) -> Optional
         if tally.allowed and tally.non_finite[index] == tally.allowed:
             return "no valid value: NaN everywhere"
         return "no valid value: nodata" + (f" ({nodata:g})" if nodata is not None else "") + " everywhere"
-    if tally.reference and tally.low[index] == tally.high[index]:
+    if tally.reference >= 2 and tally.low[index] == tally.high[index]:
         return f"constant: {tally.low[index]:g} in every valid pixel"
     if tally.reference:
         invalid_share = 1 - tally.valid_in_reference[index] / tally.reference
