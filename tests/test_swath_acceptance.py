@@ -59,9 +59,9 @@ def write_swath(folder, cube_bhw, convention):
 
 def detectors():
     """name -> run(input, output); FERS with the shipped model the automatic choice picks."""
-    return {"rx": lambda source, output: detect_rx(source, output),
-            "fers": lambda source, output: detect_fers(source, output,
-                                                        shipped_model_for(describe_raster(source).band_count))}
+    def fers(source, output):
+        detect_fers(source, output, shipped_model_for(describe_raster(source).band_count))
+    return {"rx": detect_rx, "fers": fers}
 
 
 def swath_aucs(scene_path, folder, detector):
