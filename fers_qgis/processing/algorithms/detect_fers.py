@@ -12,6 +12,7 @@ from ...core.enhancement import FersOptions, detect_fers
 from ...core.errors import FersError
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
+from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 from .fill_parameter import FILL_HELP, UndeclaredFillParameter
@@ -94,6 +95,7 @@ class DetectAnomaliesFers(UndeclaredFillParameter, FersModelParameters, AnomalyD
                            use_gpu=self.use_gpu(parameters, context),
                            undeclared_fill=self.undeclared_fill(parameters, context))
 
+    @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
@@ -112,6 +114,7 @@ class DetectAnomaliesFers(UndeclaredFillParameter, FersModelParameters, AnomalyD
             return ""
         return self.window_problem(options.inner_window, options.outer_window)
 
+    @imports_product_input
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
         _, mask_path = self.raster_source(parameters, self.MASK, context)

@@ -12,6 +12,7 @@ from ...core.detection import DETECTORS, RxOptions, detect_rx
 from ...core.errors import FersError
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
+from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 from .fill_parameter import FILL_HELP, UndeclaredFillParameter
@@ -80,6 +81,7 @@ class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm
         self.add_decision_parameters()
         self.add_undeclared_fill_parameter()
 
+    @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
@@ -107,6 +109,7 @@ class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm
             parameters[self.BANDS] = value.replace(",", ";")
         return tuple(self.parameterAsInts(parameters, self.BANDS, context))
 
+    @imports_product_input
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
         _, mask_path = self.raster_source(parameters, self.MASK, context)

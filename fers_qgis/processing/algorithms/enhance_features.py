@@ -8,6 +8,7 @@ from qgis.core import (
 from ...core.enhancement import enhance_features
 from ...core.errors import FersError
 from ..feedback import FeedbackProgress
+from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .fers_model import MODEL_HELP, FersModelParameters
 from .fill_parameter import FILL_HELP, UndeclaredFillParameter
@@ -50,6 +51,7 @@ class EnhanceFeaturesFers(UndeclaredFillParameter, FersModelParameters, FersAlgo
             self.SPATIAL_OUTPUT, self.tr("Spatial features"), optional=True, createByDefault=False))
         self.add_undeclared_fill_parameter()
 
+    @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
@@ -62,6 +64,7 @@ class EnhanceFeaturesFers(UndeclaredFillParameter, FersModelParameters, FersAlgo
             self.model_problem(parameters, context)
         return (False, problem) if problem else (True, "")
 
+    @imports_product_input
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
         _, mask_path = self.raster_source(parameters, self.MASK, context)
