@@ -365,7 +365,7 @@ class BlockReader:
         exact = all(info.numpy_dtypes[band - 1] in _FLOAT32_EXACT for band in self.bands)
         self.dtype = np.dtype(np.float32 if exact else np.float64)
         self.bytes_per_pixel = len(self.bands) * self.dtype.itemsize
-        self._may_be_non_finite = any(info.numpy_dtypes[band - 1].kind == "f" for band in self.bands)
+        self.may_be_non_finite = any(info.numpy_dtypes[band - 1].kind == "f" for band in self.bands)
         self._buffer = np.empty(0, dtype=self.dtype)
         self._dataset = open_dataset(info.path)
         self._nodata = [_nodata_as_float(info.nodata[band - 1], info.numpy_dtypes[band - 1]) for band in self.bands]
@@ -430,7 +430,7 @@ class BlockReader:
 
     def band_valid(self, index: int, plane_hw: np.ndarray) -> np.ndarray:
         """Pixels of the ``index``-th selected band that are finite and not its nodata value."""
-        valid_hw = np.isfinite(plane_hw) if self._may_be_non_finite else np.ones(plane_hw.shape, dtype=bool)
+        valid_hw = np.isfinite(plane_hw) if self.may_be_non_finite else np.ones(plane_hw.shape, dtype=bool)
         if self._nodata[index] is not None:
             valid_hw &= plane_hw != self._nodata[index]
         return valid_hw

@@ -183,11 +183,15 @@ def _tally_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndar
     valid_bhw = np.empty(cube_bhw.shape, dtype=bool)
     for index, plane in enumerate(cube_bhw):
         valid_bhw[index] = reader.band_valid(index, plane) & allowed_hw
-        tally.non_finite[index] += int((~np.isfinite(plane[allowed_hw])).sum())
+        if reader.may_be_non_finite:
+            tally.non_finite[index] += int((~np.isfinite(plane) & allowed_hw).sum())
     tally.allowed += int(allowed_hw.sum())
     tally.valid += valid_bhw.sum(axis=(1, 2))
-    low_bhw = np.where(valid_bhw & examined[:, None, None], cube_bhw, np.inf)
-    high_bhw = np.where(valid_bhw & examined[:, None, None], cube_bhw, -np.inf)
+    if valid_bhw.all() and examined.all():
+        low_bhw = high_bhw = cube_bhw  # the common clean window: no masked copies needed
+    else:
+        low_bhw = np.where(valid_bhw & examined[:, None, None], cube_bhw, np.inf)
+        high_bhw = np.where(valid_bhw & examined[:, None, None], cube_bhw, -np.inf)
     valid_count_hw = valid_bhw[examined].sum(axis=0)
     fill_hw = np.zeros(allowed_hw.shape, dtype=bool)
     if detect_fill:
@@ -202,7 +206,10 @@ def _tally_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndar
     reference_hw = (valid_count_hw > 0) & (2 * valid_count_hw >= live_bands) & ~fill_hw
     tally.reference += int(reference_hw.sum())
     tally.valid_in_reference += valid_bhw[:, reference_hw].sum(axis=1)
-    if reference_hw.any():
+    if reference_hw.all():
+        tally.low = np.minimum(tally.low, low_bhw.min(axis=(1, 2)))
+        tally.high = np.maximum(tally.high, high_bhw.max(axis=(1, 2)))
+    elif reference_hw.any():
         tally.low = np.minimum(tally.low, low_bhw[:, reference_hw].min(axis=1))
         tally.high = np.maximum(tally.high, high_bhw[:, reference_hw].max(axis=1))
 
