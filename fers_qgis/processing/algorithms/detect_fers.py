@@ -59,7 +59,8 @@ class DetectAnomaliesFers(UndeclaredFillParameter, FersModelParameters, AnomalyD
             "windows (odd sizes, defaults 3 and 15); <i>plain RX</i> on the model's bands shows what the "
             "enhancement adds; the single-branch detectors are for comparison.\n"
             "<b>Scale scores to 0-1</b> (default off): min-max scaling over the valid pixels.\n"
-            "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n") + \
+            "<b>Mask</b>: optional raster; only pixels where it is non-zero are used (on another grid, resampled "
+            "onto the input's grid).\n") + \
             self.tr(FILL_HELP) + self.tr(DECISION_HELP) + self.tr(
             "\nPixels that are nodata, NaN or Inf in any band the model reads, or masked out, are written as "
             "nodata (-9999). Scores are a single-band Float32 GeoTIFF on the input's grid, styled on a perceptual "

@@ -36,7 +36,8 @@ class EnhanceFeaturesFers(UndeclaredFillParameter, FersModelParameters, FersAlgo
             "runs RX on it directly.\n\n"
             "<b>Input</b>: a hyperspectral raster (any GDAL format on disk).\n") + self.tr(MODEL_HELP) + self.tr(
             "<b>Spectral / spatial features</b>: optional extra outputs with each feature map on its own.\n"
-            "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n") + \
+            "<b>Mask</b>: optional raster; only pixels where it is non-zero are used (on another grid, resampled "
+            "onto the input's grid).\n") + \
             self.tr(FILL_HELP) + self.tr("\nNodata, NaN and masked pixels are written as nodata (-9999).") + REFERENCES
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
