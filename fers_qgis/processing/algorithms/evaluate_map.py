@@ -19,6 +19,8 @@ class EvaluateAnomalyMap(FersAlgorithm):
     DISPLAY_NAME = "Evaluate anomaly map"
     TAGS = "roc,auc,evaluation,ground truth,anomaly,accuracy,benchmark"
     SHORT_DESCRIPTION = "ROC AUC and a report with the ROC curve of an anomaly score map against ground truth."
+    ICON = "evaluate_map.svg"
+    HELP_SECTION = "evaluate-anomaly-map"
 
     SCORES = "SCORES"
     TRUTH = "TRUTH"
@@ -33,7 +35,8 @@ class EvaluateAnomalyMap(FersAlgorithm):
             "Compares an anomaly score map (band 1; higher = more anomalous) with a ground-truth raster on the same "
             "pixel grid, where 1 marks anomaly pixels and any other value background. Nodata pixels of either "
             "raster are left out.\n"
-            "<b>Mask</b> (optional): a raster on the same grid; only pixels where it is non-zero are evaluated.\n\n"
+            "<b>Valid-pixel mask</b> (optional input): a raster on the same grid; only pixels where it is non-zero "
+            "are evaluated.\n\n"
             "<b>ROC AUC</b>: the area under detection rate vs false-alarm rate over all thresholds, i.e. the "
             "probability that an anomaly pixel outscores a background pixel (ties count one half). Higher is "
             "better; 0.5 is chance.\n"
@@ -47,7 +50,7 @@ class EvaluateAnomalyMap(FersAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.SCORES, self.tr("Anomaly score map")))
         self.addParameter(QgsProcessingParameterRasterLayer(self.TRUTH, self.tr("Ground truth (1 = anomaly)")))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.MASK, self.tr("Mask (non-zero: pixels to evaluate)"), optional=True))
+            self.MASK, self.tr("Valid-pixel mask (optional input; non-zero = evaluate the pixel)"), optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.REPORT, self.tr("Evaluation report"), fileFilter=self.tr("HTML files (*.html)")))
         self.addParameter(QgsProcessingParameterFileDestination(
