@@ -47,7 +47,7 @@ def test_algorithms_are_registered_with_layer_menu_entries():
         assert registry.algorithmById(algorithm_id) is not None
     entries = {action.algorithm_id: action.text for action in RASTER_LAYER_ACTIONS}
     assert entries[DETECT] == "Detect anomalies (FERS)..."
-    assert entries[ENHANCE] == "Enhance features (FERS)..."
+    assert entries[ENHANCE] == "Enhance background features (FERS)..."
 
 
 def test_detect_fers_scores_equal_the_core_reference(scene, models, output_dir):

@@ -5,11 +5,12 @@ from unittest import mock
 
 import processing
 import pytest
-from qgis.core import QgsApplication, QgsMapLayerType, QgsProcessingAlgorithm, QgsProject, QgsRasterLayer
+from qgis.core import QgsApplication, QgsProcessingAlgorithm, QgsProject, QgsRasterLayer
 
 from qgis.gui import QgsBrowserGuiModel
 
 from fers_qgis import classFactory
+from fers_qgis.compat import LAYER_RASTER
 from fers_qgis.gui.layer_menu import RASTER_LAYER_ACTIONS, LayerMenu
 from tests.helpers import anomaly_scene, write_raster
 
@@ -71,9 +72,15 @@ def test_plugin_registers_provider_and_layer_action_and_removes_them(qgis_proces
     assert [p.id() for p in registry.providers()].count("fers") == 1
     assert add_action.call_count == len(RASTER_LAYER_ACTIONS)
     added = [call.args for call in add_action.call_args_list]
+    # The toolbox's names, in a FERS submenu of the raster layer's context menu.
+    toolbox = {algorithm.id(): algorithm.displayName() for algorithm in provider.algorithms()}
     assert [action.text() for action, *_ in added] == [
-        "Detect anomalies...", "Detect anomalies (FERS)...", "Enhance features (FERS)..."]
-    assert all(tuple(rest) == ("", QgsMapLayerType.RasterLayer, True) for _, *rest in added)
+        "Detect anomalies (RX)...", "Detect anomalies (FERS)...", "Enhance background features (FERS)...",
+        "Evaluate anomaly map..."]
+    assert [action.text() for action, *_ in added] == [toolbox[entry.algorithm_id] + "..."
+                                                       for entry in RASTER_LAYER_ACTIONS]
+    assert all(tuple(rest) == ("FERS", LAYER_RASTER, True) for _, *rest in added)
+    assert all(not action.icon().isNull() for action, *_ in added)
 
     plugin.unload()
     assert registry.providerById("fers") is None
