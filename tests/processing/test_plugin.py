@@ -43,6 +43,8 @@ def test_metadata_is_visible_from_the_plugin_folder():
     general = metadata["general"]
     assert general["hasProcessingProvider"] == "yes"
     assert general["qgisMinimumVersion"] == "3.22"
+    assert general["qgisMaximumVersion"] == "4.99"  # offered to QGIS 4 too
+    assert "\n" not in general["about"]  # the plugin manager shows hard line breaks as they are
     assert os.path.isfile(os.path.join(REPOSITORY, "fers_qgis", general["icon"]))
 
 
