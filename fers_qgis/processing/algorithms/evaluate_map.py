@@ -1,5 +1,6 @@
 """Evaluate anomaly map: the Processing face of `fers_qgis.core.evaluation`."""
 from qgis.core import (
+    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFileDestination,
@@ -9,6 +10,7 @@ from qgis.core import (
 from ...core.errors import FersError
 from ...core.evaluation import evaluate_map, write_report
 from ..feedback import FeedbackProgress
+from ..roc_figure import write_roc_png
 from .base import REFERENCES, FersAlgorithm
 
 
@@ -42,8 +44,9 @@ class EvaluateAnomalyMap(FersAlgorithm):
             "better; 0.5 is chance.\n"
             "<b>False-alarm AUC</b>: the area under the false-alarm rate as a function of the threshold on scores "
             "scaled to 0-1, as in the hyperspectral anomaly detection literature (AUC(F, tau)); lower is better.\n"
-            "<b>Report</b>: an HTML page with both figures and the ROC curve, shown in the Processing results "
-            "viewer; <b>ROC curve</b>: the same curve as a PNG image.\n\n"
+            "<b>Report</b>: an HTML page with both figures and the ROC curve (open it from the Processing results "
+            "viewer); <b>ROC curve image</b>: a PNG figure with the curve, its axes and both AUCs, loaded into the "
+            "project as an image layer when run from the dialog (zoom to the layer to read it).\n\n"
             "The score band is read whole (about 50 bytes per pixel while ranking).") + REFERENCES
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
@@ -70,9 +73,16 @@ class EvaluateAnomalyMap(FersAlgorithm):
         progress = FeedbackProgress(feedback)
         try:
             evaluation = evaluate_map(paths[self.SCORES], paths[self.TRUTH], paths[self.MASK])
+            write_roc_png(evaluation, curve)
             write_report(evaluation, report, curve)
-        except FersError as error:
+        except (FersError, OSError) as error:
             raise QgsProcessingException(str(error)) from error
+        if context.project() is not None:
+            # QGIS 3.22's results viewer only links the report: the figure itself goes into the project.
+            scores_name = self.parameterAsRasterLayer(parameters, self.SCORES, context).name()
+            context.addLayerToLoadOnCompletion(curve, QgsProcessingContext.LayerDetails(
+                self.tr("ROC curve of {} (AUC {:.4f})").format(scores_name, evaluation.auc), context.project(),
+                self.CURVE))
         progress.info(self.tr("ROC AUC {:.4f}, false-alarm AUC {:.4f} ({} anomaly and {} background pixels).").format(
             evaluation.auc, evaluation.false_alarm_auc, evaluation.anomaly_pixels, evaluation.background_pixels))
         progress.set_fraction(1.0)
