@@ -48,6 +48,9 @@ ALIGNED_ROWS = 256
 # Smallest block side: smaller blocks would spend most of their time on halo and overlapping tiles.
 MIN_BLOCK_SIDE = 16
 SUM, SPATIAL, SPECTRAL, PLAIN = "x+spa_f+spe_f", "x+spa_f", "x+spe_f", "x"
+# How logs name those cubes for users.
+CUBE_WORDS = {SUM: "the enhanced image (bands + spatial + spectral features)",
+              SPATIAL: "bands + spatial features", SPECTRAL: "bands + spectral features", PLAIN: "the model bands"}
 
 
 @dataclass(frozen=True)
@@ -514,7 +517,7 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
         for name in cube_names:
             check_statistics(statistics[name], model.bands, info)
             whitenings[name] = whitening = rx.whitening_matrix(statistics[name].covariance)
-            progress.info(f"RX background of {name}: {statistics[name].count} pixels, covariance rank "
+            progress.info(f"RX background of {CUBE_WORDS[name]}: {statistics[name].count} pixels, covariance rank "
                           f"{whitening.shape[1]} of {model.bands}.")
             if options.detector == "fers-local":
                 outer_pixels = min(options.outer_window, info.height) * min(options.outer_window, info.width)

@@ -143,3 +143,28 @@ def test_the_model_designer_runs_it_and_its_output_names_are_kept(scene, project
     processing.run(model, parameters, context=project_context)
     names = sorted(details.name for details in project_context.layersToLoadOnCompletion().values())
     assert names == ["My objects", "My scores"]
+
+
+class RecordingFeedback(QgsProcessingFeedback):
+    """Keeps every message a run shows in the dialog's log."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def pushInfo(self, info):  # noqa: N802 (QGIS API)
+        self.messages.append(info)
+        super().pushInfo(info)
+
+
+@pytest.mark.parametrize("detector", range(6))
+def test_fers_logs_and_layer_names_use_words_a_user_knows(detector, scene, model_file, project_context):
+    feedback = RecordingFeedback()
+    processing.run(FERS, {"INPUT": scene.path, "MODEL_FILE": model_file, "DETECTOR": detector,
+                          "OUTPUT": temporary(), "ANOMALY_MASK": temporary()},
+                   context=project_context, feedback=feedback)
+    algorithm = QgsApplication.processingRegistry().algorithmById(FERS)
+    texts = feedback.messages + [details.name for details in project_context.layersToLoadOnCompletion().values()]
+    texts += algorithm.parameterDefinition("DETECTOR").options() + [algorithm.shortHelpString()]
+    for text in texts:
+        assert "spa_f" not in text and "spe_f" not in text and "x+" not in text.replace(" ", ""), text
