@@ -1,5 +1,6 @@
 """The plugin as QGIS loads it: classFactory, initProcessing (all qgis_process calls), initGui and unload."""
 import configparser
+import re
 import os
 from unittest import mock
 
@@ -138,3 +139,24 @@ def test_every_algorithm_has_help_naming_its_parameters_and_references(fers_plug
             word = {"BANDS": "Bands", "DETECTOR": "Detector", "MASK": "Valid-pixel mask", "MODEL": "Model", "USE_GPU": "GPU",
                     "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule", "THRESHOLD": "Threshold value"}[parameter.name()]
             assert word in text, (algorithm.id(), parameter.name())
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_algorithm_links_its_readme_section_and_has_its_own_icon(fers_plugin):
+    with open(os.path.join(REPOSITORY, "README.md"), encoding="utf-8") as handle:
+        anchors = {github_anchor(line.lstrip("#")) for line in handle if line.startswith("#")}
+    metadata = configparser.ConfigParser()
+    metadata.read(os.path.join(REPOSITORY, "metadata.txt"), encoding="utf-8")
+    provider = QgsApplication.processingRegistry().providerById("fers")
+    icons = set()
+    for algorithm in provider.algorithms():
+        homepage, _, anchor = algorithm.helpUrl().partition("#")
+        assert homepage == metadata["general"]["homepage"] and anchor in anchors, algorithm.id()
+        assert anchor == github_anchor(algorithm.displayName())
+        assert not algorithm.icon().isNull() and os.path.isfile(algorithm.svgIconPath())
+        icons.add(os.path.realpath(algorithm.svgIconPath()))
+    assert len(icons) == len(provider.algorithms())
