@@ -471,10 +471,10 @@ def _detector_cubes(detector: str, fusion: str) -> List[str]:
 
 def _score_label(detector: str, fusion: str, options: FersOptions) -> str:
     """The output band's name: what the scores are."""
-    labels = {"fers": "FERS anomaly score" + (" (product rule)" if fusion == "product" else ""),
-              "fers-spectral": "FERS spectral-branch anomaly score",
-              "fers-spatial": "FERS spatial-branch anomaly score",
-              "rx": "RX anomaly score (model bands)",
+    labels = {"fers": "FERS-RX anomaly score" + (" (product rule)" if fusion == "product" else ""),
+              "fers-spectral": "FERS spectral branch anomaly score",
+              "fers-spatial": "FERS spatial branch anomaly score",
+              "rx": "plain RX anomaly score (model bands)",
               "fers-local": f"FERS local RX anomaly score (windows {options.inner_window}/{options.outer_window})"}
     return labels[detector] + (", scaled 0-1" if options.scale_scores else "")
 

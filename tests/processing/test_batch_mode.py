@@ -168,3 +168,18 @@ def test_fers_logs_and_layer_names_use_words_a_user_knows(detector, scene, model
     texts += algorithm.parameterDefinition("DETECTOR").options() + [algorithm.shortHelpString()]
     for text in texts:
         assert "spa_f" not in text and "spe_f" not in text and "x+" not in text.replace(" ", ""), text
+
+
+@pytest.mark.parametrize("algorithm_id, words", [(RX, "RX global"), (FERS, "FERS-RX")])
+def test_the_default_detector_its_layer_and_its_legend_say_the_same(algorithm_id, words, scene, project_context,
+                                                                    request):
+    parameters = inputs(algorithm_id, scene, request)
+    parameters["OUTPUT"] = temporary()
+    processing.run(algorithm_id, parameters, context=project_context)
+    algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+    detector = algorithm.parameterDefinition("DETECTOR")
+    assert detector.options()[detector.defaultValue()].startswith(words + " ")
+    assert handleAlgorithmResults(algorithm, project_context, QgsProcessingFeedback())
+    (layer,) = QgsProject.instance().mapLayers().values()
+    assert layer.name().startswith(f"scene {words} anomaly scores")
+    assert layer.bandName(1).startswith(f"Band 1: {words} anomaly score")  # what the legend and Identify show

@@ -56,7 +56,7 @@ def test_detect_fers_scores_equal_the_core_reference(scene, models, output_dir):
     assert result["OUTPUT"] == output
     written = read_raster(output)
     assert written.cube_bhw.shape == (1, 30, 40) and written.geotransform == TEST_GEOTRANSFORM
-    assert written.band_names == ("FERS anomaly score",)
+    assert written.band_names == ("FERS-RX anomaly score",)
     scores = written.cube_bhw[0].astype(np.float64)
     assert np.all(scores[~scene.valid_hw] == OUTPUT_NODATA)
     cube = np.where(scene.valid_hw[None], scene.cube_bhw, 0)
