@@ -183,3 +183,45 @@ def test_the_default_detector_its_layer_and_its_legend_say_the_same(algorithm_id
     (layer,) = QgsProject.instance().mapLayers().values()
     assert layer.name().startswith(f"scene {words} anomaly scores")
     assert layer.bandName(1).startswith(f"Band 1: {words} anomaly score")  # what the legend and Identify show
+
+
+def run_batch_row(algorithm_id, parameters):
+    """One row of QGIS 3.22's BatchAlgorithmDialog: no checkParameterValues, a fresh context on the project,
+    outputs as definitions that load into it, then the dialog's loading step."""
+    from processing.tools import dataobjects
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
+    feedback = QgsProcessingFeedback()
+    context = dataobjects.createContext(feedback)
+    parameters = algorithm.preprocessParameters(parameters)
+    results, ok = algorithm.run(parameters, context, feedback)
+    if ok:
+        assert handleAlgorithmResults(algorithm, context, feedback, False, parameters)
+    return ok
+
+
+def test_a_batch_of_three_scenes_with_only_the_scores_filled(tmp_path, output_dir, qgis_new_project):
+    project = QgsProject.instance()
+    for name in ("lake", "field", "city"):
+        path = written_anomaly_scene(tmp_path).path
+        os.replace(path, tmp_path / f"{name}.tif")
+        assert run_batch_row(RX, {
+            "INPUT": str(tmp_path / f"{name}.tif"), "DETECTOR": 0, "THRESHOLD_RULE": 0, "THRESHOLD": 0.1,
+            "OUTPUT": QgsProcessingOutputLayerDefinition(str(output_dir / f"{name}_rx.tif"), project),
+            "ANOMALY_MASK": QgsProcessingOutputLayerDefinition("", project),
+            "OBJECTS": QgsProcessingOutputLayerDefinition("", project)})
+    try:
+        assert sorted(os.listdir(output_dir)) == ["city_rx.tif", "field_rx.tif", "lake_rx.tif"]
+        assert sorted(layer.name() for layer in project.mapLayers().values()) == [
+            "city RX global anomaly scores", "field RX global anomaly scores", "lake RX global anomaly scores"]
+    finally:
+        project.removeAllMapLayers()
+
+
+def test_a_batch_row_failing_after_scoring_leaves_no_file(scene, output_dir, qgis_new_project):
+    """The batch dialog skips checkParameterValues: a bad percentage is found only after scoring."""
+    assert not run_batch_row(RX, {
+        "INPUT": scene.path, "THRESHOLD": 150, "OUTPUT": QgsProcessingOutputLayerDefinition(str(output_dir / "s.tif")),
+        "ANOMALY_MASK": QgsProcessingOutputLayerDefinition(str(output_dir / "m.tif")),
+        "OBJECTS": QgsProcessingOutputLayerDefinition("")})
+    assert os.listdir(output_dir) == []
