@@ -100,10 +100,13 @@ def test_layer_action_opens_algorithm_dialog_with_clicked_layer(qgis_iface, stub
     menu = LayerMenu(qgis_iface)
     menu.add()
     try:
-        menu.actions[0].trigger()
+        for action in menu.actions:
+            action.trigger()
     finally:
         menu.remove()
-    assert opened == [(ALGORITHM, {"INPUT": scene_layer})]
+    assert opened == [(ALGORITHM, {"INPUT": scene_layer}), ("fers:detectanomaliesfers", {"INPUT": scene_layer}),
+                      ("fers:enhancefeatures", {"INPUT": scene_layer}),
+                      ("fers:evaluateanomalymap", {"SCORES": scene_layer})]
 
 
 def test_algorithm_dialog_accepts_clicked_layer(fers_plugin, scene_layer, qgis_iface, tmp_path, monkeypatch):
