@@ -163,3 +163,15 @@ def test_every_algorithm_links_its_readme_section_and_has_its_own_icon(fers_plug
         assert not algorithm.icon().isNull() and os.path.isfile(algorithm.svgIconPath())
         icons.add(os.path.realpath(algorithm.svgIconPath()))
     assert len(icons) == len(provider.algorithms())
+
+
+def test_parameter_names_say_what_they_hold(fers_plugin):
+    registry = QgsApplication.processingRegistry()
+    for algorithm_id in ("fers:detectanomaliesrx", "fers:detectanomaliesfers"):
+        algorithm = registry.algorithmById(algorithm_id)
+        describe = {parameter.name(): parameter.description() for parameter in algorithm.parameterDefinitions()}
+        # The input mask and the output mask cannot be taken for each other.
+        assert describe["MASK"].startswith("Valid-pixel mask (optional input")
+        assert describe["ANOMALY_MASK"].startswith("Anomaly mask (result")
+        # The threshold says what kind of number it is under each rule.
+        assert "percent" in describe["THRESHOLD"] and "score" in describe["THRESHOLD"]
