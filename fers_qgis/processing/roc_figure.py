@@ -2,7 +2,7 @@
 chance diagonal, the curve, and the AUCs written in the figure. Drawn with Qt, which every QGIS has (the core
 draws no text; matplotlib is not in every QGIS)."""
 from qgis.PyQt.QtCore import QPointF, QRectF, Qt
-from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter, QPen, QPolygonF
+from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter, QPen, QPolygonF, QTextOption
 
 from ..core.evaluation import Evaluation, roc_points
 
@@ -26,6 +26,11 @@ def write_roc_png(evaluation: Evaluation, path: str, size: int = FIGURE_SIZE) ->
         raise OSError(f"The ROC curve image cannot be written to {path}.")
 
 
+def _text(painter: QPainter, box: QRectF, text: str, alignment=Qt.AlignmentFlag.AlignCenter) -> None:
+    # The QTextOption overload: PyQt6 takes no enum where the other overloads want an int.
+    painter.drawText(box, text, QTextOption(alignment))
+
+
 def _draw(painter: QPainter, evaluation: Evaluation, plot: QRectF) -> None:
     def at(false_alarm: float, detection: float) -> QPointF:
         return QPointF(plot.left() + false_alarm * plot.width(), plot.bottom() - detection * plot.height())
@@ -43,10 +48,10 @@ def _draw(painter: QPainter, evaluation: Evaluation, plot: QRectF) -> None:
         painter.drawLine(at(0, tick), at(0, tick) - QPointF(5, 0))
         label = f"{tick:.1f}"
         x_label = at(tick, 0)
-        painter.drawText(QRectF(x_label.x() - 20, x_label.y() + 7, 40, 18), Qt.AlignmentFlag.AlignCenter, label)
+        _text(painter, QRectF(x_label.x() - 20, x_label.y() + 7, 40, 18), label)
         y_label = at(0, tick)
-        painter.drawText(QRectF(y_label.x() - 48, y_label.y() - 9, 40, 18),
-                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+        _text(painter, QRectF(y_label.x() - 48, y_label.y() - 9, 40, 18), label,
+              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     painter.drawRect(plot)
 
     chance = QPen(QColor(170, 170, 170))
@@ -61,21 +66,19 @@ def _draw(painter: QPainter, evaluation: Evaluation, plot: QRectF) -> None:
     painter.drawPolyline(QPolygonF([at(float(x), float(y)) for x, y in zip(false_alarm, detection)]))
 
     painter.setPen(QPen(QColor(0, 0, 0)))
-    painter.drawText(QRectF(plot.left(), plot.bottom() + 30, plot.width(), 22), Qt.AlignmentFlag.AlignCenter,
-                     "False-alarm rate (background pixels flagged)")
+    _text(painter, QRectF(plot.left(), plot.bottom() + 30, plot.width(), 22),
+          "False-alarm rate (background pixels flagged)")
     painter.save()
     painter.translate(18, plot.center().y())
     painter.rotate(-90)
-    painter.drawText(QRectF(-plot.height() / 2, -11, plot.height(), 22), Qt.AlignmentFlag.AlignCenter,
-                     "Detection rate (anomaly pixels found)")
+    _text(painter, QRectF(-plot.height() / 2, -11, plot.height(), 22), "Detection rate (anomaly pixels found)")
     painter.restore()
     title = QFont(font)
     title.setPixelSize(16)
     title.setBold(True)
     painter.setFont(title)
-    painter.drawText(QRectF(plot.left(), 8, plot.width(), 24), Qt.AlignmentFlag.AlignCenter,
-                     f"ROC curve: AUC {evaluation.auc:.4f}")
+    _text(painter, QRectF(plot.left(), 8, plot.width(), 24), f"ROC curve: AUC {evaluation.auc:.4f}")
     painter.setFont(font)
-    painter.drawText(QRectF(plot.left(), 32, plot.width(), 20), Qt.AlignmentFlag.AlignCenter,
-                     f"false-alarm AUC {evaluation.false_alarm_auc:.4f}; {evaluation.anomaly_pixels} anomaly and "
-                     f"{evaluation.background_pixels} background pixels")
+    _text(painter, QRectF(plot.left(), 32, plot.width(), 20),
+          f"false-alarm AUC {evaluation.false_alarm_auc:.4f}; {evaluation.anomaly_pixels} anomaly and "
+          f"{evaluation.background_pixels} background pixels")
