@@ -225,3 +225,22 @@ def test_a_batch_row_failing_after_scoring_leaves_no_file(scene, output_dir, qgi
         "ANOMALY_MASK": QgsProcessingOutputLayerDefinition(str(output_dir / "m.tif")),
         "OBJECTS": QgsProcessingOutputLayerDefinition("")})
     assert os.listdir(output_dir) == []
+
+
+def test_evaluation_with_temporary_files_loads_its_roc_figure(tmp_path, project_context):
+    import numpy as np
+
+    from tests.helpers import write_raster
+
+    truth = np.zeros((30, 40), dtype=np.uint8)
+    truth[5:8, 10:13] = 1
+    scores = write_raster(tmp_path / "scores.tif", np.random.default_rng(0).normal(size=(30, 40)) + 3.0 * truth)
+    result = processing.run("fers:evaluateanomalymap", {
+        "SCORES": scores, "TRUTH": write_raster(tmp_path / "truth.tif", truth),
+        "REPORT": QgsProcessing.TEMPORARY_OUTPUT, "CURVE": QgsProcessing.TEMPORARY_OUTPUT}, context=project_context)
+    assert os.path.isfile(result["REPORT"]) and result["CURVE"].endswith(".png")
+    assert list(project_context.layersToLoadOnCompletion()) == [result["CURVE"]]
+    algorithm = QgsApplication.processingRegistry().algorithmById("fers:evaluateanomalymap")
+    assert handleAlgorithmResults(algorithm, project_context, QgsProcessingFeedback())
+    (figure,) = QgsProject.instance().mapLayers().values()
+    assert figure.isValid() and figure.width() == figure.height() > 400
