@@ -9,11 +9,9 @@ from qgis import core
 from qgis.core import Qgis, QgsField
 
 try:  # Qt6 (QGIS 4) moved QAction to QtGui; Qt5's QtGui has none
-    from qgis.PyQt.QtGui import QAction
+    from qgis.PyQt.QtGui import QAction  # noqa: F401 (re-exported)
 except ImportError:
-    from qgis.PyQt.QtWidgets import QAction
-
-__all__ = ["QAction", "new_field"]
+    from qgis.PyQt.QtWidgets import QAction  # noqa: F401 (re-exported)
 
 
 def _qgis_enum(enum_name: str, member: str, qgis_322_member):

@@ -77,7 +77,8 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
         progress = FeedbackProgress(feedback)
         try:
             summary = enhance_features(input_path, outputs[self.OUTPUT], model_path, mask_path,
-                                       spectral_output=outputs[self.SPECTRAL_OUTPUT], spatial_output=outputs[self.SPATIAL_OUTPUT],
+                                       spectral_output=outputs[self.SPECTRAL_OUTPUT],
+                                       spatial_output=outputs[self.SPATIAL_OUTPUT],
                                        use_gpu=self.use_gpu(parameters, context), progress=progress)
         except FersError as error:
             raise QgsProcessingException(str(error)) from error
