@@ -144,8 +144,9 @@ def test_every_algorithm_has_help_naming_its_parameters_and_references(fers_plug
             if parameter.isDestination() or parameter.name() in ("INPUT", "MODEL_FILE", "INNER_WINDOW",
                                                                  "OUTER_WINDOW", "SCORES", "TRUTH"):
                 continue
-            word = {"BANDS": "Bands", "DETECTOR": "Detector", "MASK": "Valid-pixel mask", "MODEL": "Model", "USE_GPU": "GPU",
-                    "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule", "THRESHOLD": "Threshold value"}[parameter.name()]
+            word = {"BANDS": "Bands", "DETECTOR": "Detector", "MASK": "Valid-pixel mask", "MODEL": "Model",
+                    "USE_GPU": "GPU", "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule",
+                    "THRESHOLD": "Threshold value"}[parameter.name()]
             assert word in text, (algorithm.id(), parameter.name())
 
 
