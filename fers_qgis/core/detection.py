@@ -8,7 +8,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import rx
+from . import linalg, rx
 from .errors import InputError
 from .progress import Progress, Stage
 from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
@@ -149,7 +149,7 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
         slab_stop = int(rx.window_start(np.array(first_row + row_count - 1), outer_h, info.height)) + outer_h
         cube_bhw, valid_hw = reader.read(slab_first, slab_stop - slab_first)
         pixels_nc = cube_bhw.reshape(cube_bhw.shape[0], -1).T
-        whitened_bhw = ((pixels_nc - statistics.mean) @ whitening).T.reshape(rank, *valid_hw.shape)
+        whitened_bhw = linalg.matmul(pixels_nc - statistics.mean, whitening).T.reshape(rank, *valid_hw.shape)
         scores = rx.local_rx_rows(whitened_bhw, valid_hw, slab_first, info.height,
                                   (first_row, first_row + row_count), options.inner_window,
                                   options.outer_window, window_pixels)

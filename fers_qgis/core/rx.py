@@ -10,6 +10,8 @@ from typing import Optional, Tuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import linalg
+
 # Local covariances are estimated in the globally whitened space (identity-scaled), so a fixed diagonal load keeps
 # them invertible when a window holds few samples, without depending on the data's units.
 LOCAL_DIAGONAL_LOAD = 1e-6
@@ -30,7 +32,7 @@ class BackgroundStatistics:
             return
         block_mean = pixels_nc.mean(axis=0, dtype=np.float64)
         centred = pixels_nc - block_mean
-        block_scatter = centred.T @ centred
+        block_scatter = linalg.gram(centred)
         total = self.count + count
         delta = block_mean - self.mean
         self._scatter += block_scatter + np.outer(delta, delta) * (self.count * count / total)
@@ -63,7 +65,7 @@ def whitening_matrix(covariance: np.ndarray, relative_cutoff: Optional[float] = 
 
 def rx_scores(pixels_nc: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> np.ndarray:
     """Global RX score of each pixel: squared Mahalanobis distance to ``mean`` under the whitening matrix."""
-    whitened = (pixels_nc - mean) @ whitening
+    whitened = linalg.matmul(pixels_nc - mean, whitening)
     return np.einsum("nk,nk->n", whitened, whitened)
 
 
@@ -110,7 +112,7 @@ def local_rx_rows(whitened_bhw: np.ndarray, valid_hw: np.ndarray, slab_first_row
             counts = weights.sum(axis=2)                                                  # (p, 1)
             means = (samples * weights).sum(axis=2) / np.maximum(counts, 1)               # (p, c)
             centred = (samples - means[:, :, None]) * weights
-            covariances = centred @ centred.transpose(0, 2, 1) / np.maximum(counts - 1, 1)[:, :, None]
+            covariances = linalg.matmul(centred, centred.transpose(0, 2, 1)) / np.maximum(counts - 1, 1)[:, :, None]
             offsets = cube_hwc[row - slab_first_row, cols] - means                        # (p, c)
             solved = np.linalg.solve(covariances + load, offsets[:, :, None])[:, :, 0]
             scores[row - first, cols] = np.einsum("pc,pc->p", offsets, solved)
