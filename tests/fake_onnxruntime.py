@@ -9,6 +9,7 @@ import zipfile
 
 PIP_LINES = ("Collecting onnxruntime=={version}",
              "  Downloading onnxruntime-{version}-cp3-none-any.whl (17.2 MB)")
+WHEEL = "Wheel-Version: 1.0\nGenerator: fers-qgis tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
 
 def _package_files(version: str) -> dict:
@@ -17,7 +18,7 @@ def _package_files(version: str) -> dict:
     return {
         "onnxruntime/__init__.py": f'"""Stand-in onnxruntime for tests."""\n__version__ = "{version}"\n',
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: onnxruntime\nVersion: {version}\n",
-        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: fers-qgis tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": WHEEL,
     }
 
 
