@@ -15,6 +15,7 @@ A step that fails writes its traceback to the log and QGIS exits with status 1.
 """
 import os
 import subprocess  # nosec B404 # xdotool: the mouse of the acceptance walk
+import threading
 import time
 import traceback
 
@@ -34,6 +35,13 @@ def log(message):
         handle.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
 
+def end_walk(status):
+    """Leave QGIS with ``status``; QGIS 3.22 sometimes neither leaves its event loop nor tears down cleanly after
+    dialogs like these, so the process ends for sure a little later."""
+    QgsApplication.exit(status)
+    threading.Timer(20, os._exit, (status,)).start()
+
+
 def then(delay_ms, step):
     """Run ``step`` after ``delay_ms`` from the event loop (also from inside a modal dialog's loop)."""
     def guarded():
@@ -42,7 +50,7 @@ def then(delay_ms, step):
             step()
         except Exception:  # the walk stops at the first failing step, with its traceback in the log
             log(traceback.format_exc())
-            QgsApplication.exit(1)
+            end_walk(1)
     QTimer.singleShot(delay_ms, guarded)
 
 
@@ -55,7 +63,7 @@ def when(condition, step, what, timeout_s=300):
             then(1000, step)  # a moment for the widgets to repaint
         elif time.monotonic() > deadline:
             log(f"timed out waiting for {what}")
-            QgsApplication.exit(1)
+            end_walk(1)
         else:
             QTimer.singleShot(500, poll)
     poll()
@@ -321,7 +329,7 @@ def run_model_and_shoot_designer():
 
 def finish():
     log("done")
-    QgsApplication.exit(0)
+    end_walk(0)
 
 
 then(3000, start)

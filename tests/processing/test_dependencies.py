@@ -191,3 +191,22 @@ print(import_onnxruntime().__version__)
     assert status.endswith("can use it now, without restarting QGIS.")
     assert version == dependencies.PINNED_VERSION
     assert sorted(os.listdir(os.path.dirname(site_dir))) == ["site"]
+
+
+def test_a_swap_that_cannot_finish_restores_the_previous_install(tmp_path, monkeypatch):
+    """On Windows a folder whose libraries are loaded cannot be renamed: the previous install must come back."""
+    site_dir = str(tmp_path / "site")
+    fake_onnxruntime.write_installed(site_dir, OLDER_VERSION)
+    staging_dir = dependencies.new_staging_dir(site_dir)
+    fake_onnxruntime.write_installed(staging_dir, dependencies.PINNED_VERSION)
+    rename = os.rename
+
+    def rename_all_but_the_staging_folder(source, target):
+        if source == staging_dir:
+            raise PermissionError(13, "The process cannot access the file")
+        rename(source, target)
+    monkeypatch.setattr(os, "rename", rename_all_but_the_staging_folder)
+    with pytest.raises(PermissionError):
+        dependencies.swap_in(staging_dir, site_dir)
+    assert dependencies.installed_version(site_dir) == OLDER_VERSION
+    assert sorted(os.listdir(tmp_path)) == sorted(["site", os.path.basename(staging_dir)])
