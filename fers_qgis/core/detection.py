@@ -106,8 +106,8 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     progress.info(f"Background from {statistics.count} valid pixels, {len(bands)} bands "
                   f"(covariance rank {whitening.shape[1]}).")
 
-    name = "RX anomaly score" if options.detector == "global" else (
-        f"Local RX anomaly score (windows {options.inner_window}/{options.outer_window})")
+    name = "RX global anomaly score" if options.detector == "global" else (
+        f"RX local anomaly score (windows {options.inner_window}/{options.outer_window})")
     with RasterWriter(output_path, info, [name]) as writer:
         scoring = Stage(progress, 0.3, 1.0)
         if options.detector == "global":
