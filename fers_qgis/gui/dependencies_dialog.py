@@ -10,7 +10,7 @@ from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdi
 
 from .. import dependencies
 
-# The lines of pip's output that start its steps (pip shows no download percentage when not in a terminal).
+# The lines of pip's output that start its steps (pip prints no running download percentage into a pipe).
 PIP_STEPS = (("Collecting", "looking up onnxruntime on the package index"),
              ("Downloading", "downloading"),
              ("Installing collected packages", "unpacking into a staging folder"))
