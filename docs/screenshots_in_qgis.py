@@ -260,6 +260,12 @@ def fill_batch():
 
 
 def run_batch():
+    table = state["batch"].mainWidget().tblParameters
+    table.horizontalScrollBar().setValue(table.horizontalScrollBar().maximum())  # the output columns
+    then(500, shoot_batch_rows_and_run)
+
+
+def shoot_batch_rows_and_run():
     shoot("batch_rows", state["batch"])
     run_button(state["batch"]).click()  # runs the rows one after the other before returning
     then(2000, shoot_batch)
@@ -292,6 +298,10 @@ def fers_model():
     child.setDescription("Detect anomalies (FERS)")
     child.setPosition(QPointF(340, 220))
     child.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("scene")])
+    for definition in QgsApplication.processingRegistry().algorithmById(FERS).parameterDefinitions():
+        if not definition.isDestination() and definition.name() != "INPUT":  # as the designer's dialog fills them
+            child.addParameterSources(definition.name(), [
+                QgsProcessingModelChildParameterSource.fromStaticValue(definition.defaultValue())])
     outputs = {}
     for name, description, y in (("OUTPUT", "Scene anomaly scores", 340), ("ANOMALY_MASK", "Scene anomaly mask", 420)):
         output = QgsProcessingModelOutput(description, description)
