@@ -14,6 +14,7 @@ from ...core.errors import FersError
 from ...core.onnx_runtime import model_label
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
+from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 from .fers_model import MODEL_HELP, FersModelParameters
@@ -98,6 +99,7 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
                            scale_scores=self.parameterAsBoolean(parameters, self.SCALE, context),
                            use_gpu=self.use_gpu(parameters, context))
 
+    @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
@@ -116,6 +118,7 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
             return ""
         return self.window_problem(options.inner_window, options.outer_window)
 
+    @imports_product_input
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
         _, mask_path = self.raster_source(parameters, self.MASK, context)

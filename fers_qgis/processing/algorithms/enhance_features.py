@@ -9,6 +9,7 @@ from ...core.enhancement import enhance_features
 from ...core.errors import FersError
 from ...core.onnx_runtime import model_label
 from ..feedback import FeedbackProgress
+from ..product_input import checks_product_input, imports_product_input
 from ..styling import RunLayers
 from .base import REFERENCES, FersAlgorithm
 from .fers_model import MODEL_HELP, FersModelParameters
@@ -53,6 +54,7 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.SPATIAL_OUTPUT, self.tr("Spatial features"), optional=True, createByDefault=False))
 
+    @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
@@ -65,6 +67,7 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
             self.model_problem(parameters, context)
         return (False, problem) if problem else (True, "")
 
+    @imports_product_input
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
         _, mask_path = self.raster_source(parameters, self.MASK, context)
