@@ -253,15 +253,17 @@ def fill_batch():
         panel.wrappers[row][panel.parameter_to_column["INPUT"]].setParameterValue(path, context)
         name = os.path.splitext(os.path.basename(path))[0]
         panel.tblParameters.cellWidget(row + 1, output_column).setValue(os.path.join(OUT, "batch", name + ".tif"))
-    dialog.setGeometry(20, 40, 1360, 800)
     dialog.show()
+    dialog.setGeometry(20, 40, 1360, 800)
     state["batch"] = dialog
     then(1500, run_batch)
 
 
 def run_batch():
-    table = state["batch"].mainWidget().tblParameters
-    table.horizontalScrollBar().setValue(table.horizontalScrollBar().maximum())  # the output columns
+    panel = state["batch"].mainWidget()
+    table = panel.tblParameters
+    # The output columns, from the scores on: the only one filled.
+    table.horizontalScrollBar().setValue(table.horizontalHeader().sectionPosition(panel.parameter_to_column["OUTPUT"]))
     then(500, shoot_batch_rows_and_run)
 
 
