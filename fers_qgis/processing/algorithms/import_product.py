@@ -28,7 +28,7 @@ class ImportHyperspectralProduct(FersAlgorithm):
     TAGS = "import,emit,enmap,prisma,aviris,netcdf,hdf5,he5,envi,glt,orthorectify,wavelength,hyperspectral"
     SHORT_DESCRIPTION = "Writes an EMIT, EnMAP, PRISMA or AVIRIS product as a GeoTIFF every algorithm reads."
     ICON = "import_product.svg"
-    HELP_SECTION = "importing-products"
+    HELP_SECTION = "import-hyperspectral-product"
 
     INPUT = "INPUT"
     OUTPUT = "OUTPUT"
