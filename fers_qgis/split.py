@@ -32,12 +32,13 @@ from xml.sax.saxutils import escape
 from .batch import TASK_RETRIES
 from .core import rx
 from .core.detection import (DetectionSummary, RxOptions, add_block_statistics, check_rx_job, check_statistics,
-                             global_block_scores, score_band_name)
+                             global_block_scores, open_rx_reader, score_band_name)
 from .core.enhancement import (FersOptions, ModelBandStatistics, _check_options, _detector_cubes,
-                               _FeatureBlocks, _open_scene, _prepare, _score_label, _TempRaster, _Workspace,
+                               _FeatureBlocks, _prepare, _Scene, _score_label, _TempRaster, _Workspace,
                                feature_block, needed_branches, scan_windows, write_final_scores)
 from .core.errors import InputError
 from .core.onnx_runtime import load_model_set
+from .core.progress import Progress
 from .core.raster import BlockReader, RasterInfo, RasterWriter, Window, block_windows, describe_raster
 
 # Tasks per worker and pass: enough for the scheduler to balance uneven bands, few enough that the per-task cost
@@ -137,9 +138,9 @@ def tree_reduce(submit, futures: list, merge):
     return futures[0]
 
 
-def _rx_statistics_task(input_path: str, bands: Tuple[int, ...], mask_path: Optional[str], band: Band
-                        ) -> rx.BackgroundStatistics:
-    reader = BlockReader(describe_raster(input_path), bands, mask_path)
+def _rx_statistics_task(input_path: str, bands: Tuple[int, ...], mask_path: Optional[str], undeclared_fill: bool,
+                        band: Band) -> rx.BackgroundStatistics:
+    reader = BlockReader(describe_raster(input_path), bands, mask_path, undeclared_fill)
     statistics = rx.BackgroundStatistics(len(bands))
     try:
         for window in band[2]:
@@ -149,9 +150,30 @@ def _rx_statistics_task(input_path: str, bands: Tuple[int, ...], mask_path: Opti
     return statistics
 
 
-def _scan_task(input_path: str, model_path: str, use_gpu: bool, mask_path: Optional[str], band: Band
+@dataclass(frozen=True)
+class _ScenePlan:
+    """How the client's scene reads the raster (its bad-band scan done once, by the client), for the workers."""
+
+    matrix: object
+    bands: Tuple[int, ...]
+    band_names: Tuple[str, ...]
+    wavelengths_nm: Tuple[Optional[float], ...]
+
+    @classmethod
+    def of(cls, scene: _Scene) -> "_ScenePlan":
+        return cls(scene.matrix, scene.reader.bands, scene.band_names, scene.wavelengths_nm)
+
+
+def _reopened_scene(input_path: str, mask_path: Optional[str], undeclared_fill: bool, plan: _ScenePlan) -> _Scene:
+    """The client's scene in a worker, without scanning its bands again."""
+    info = describe_raster(input_path)
+    return _Scene(info, BlockReader(info, plan.bands, mask_path, undeclared_fill), plan.matrix, plan.band_names,
+                  plan.wavelengths_nm)
+
+
+def _scan_task(input_path: str, mask_path: Optional[str], undeclared_fill: bool, plan: _ScenePlan, band: Band
                ) -> ModelBandStatistics:
-    scene = _open_scene(input_path, load_model_set(model_path, use_gpu), mask_path)
+    scene = _reopened_scene(input_path, mask_path, undeclared_fill, plan)
     try:
         statistics = ModelBandStatistics.of_block(scene, *scene.reader.read(*band[2][0]))
         for window in band[2][1:]:
@@ -161,11 +183,12 @@ def _scan_task(input_path: str, model_path: str, use_gpu: bool, mask_path: Optio
     return statistics
 
 
-def _feature_task(input_path: str, model_path: str, use_gpu: bool, mask_path: Optional[str],
+def _feature_task(input_path: str, model_path: str, use_gpu: bool, mask_path: Optional[str], undeclared_fill: bool,
+                  plan: _ScenePlan,
                   band_statistics: ModelBandStatistics, cube_names: Sequence[str], budget: int, band: Band,
                   paths: Dict[str, str]) -> Tuple[Dict[str, BandFile], Dict[str, rx.BackgroundStatistics]]:
     model = load_model_set(model_path, use_gpu)  # loaded once per worker process (the core keeps it)
-    scene = _open_scene(input_path, model, mask_path)
+    scene = _reopened_scene(input_path, mask_path, undeclared_fill, plan)
     try:
         band_statistics.normalise(scene, model)
         features = _FeatureBlocks(scene, model, *needed_branches(cube_names), budget)
@@ -181,11 +204,11 @@ def _feature_task(input_path: str, model_path: str, use_gpu: bool, mask_path: Op
         scene.reader.close()
 
 
-def _score_task(raster_path: str, bands: Tuple[int, ...], mask_path: Optional[str], band: Band,
-                background: Tuple, path: str) -> BandFile:
+def _score_task(raster_path: str, bands: Tuple[int, ...], mask_path: Optional[str], undeclared_fill: bool,
+                band: Band, background: Tuple, path: str) -> BandFile:
     """Global RX scores of one band of a raster (the input, or a FERS cube) against the scene's background."""
     mean, whitening = background
-    reader = BlockReader(describe_raster(raster_path), bands, mask_path)
+    reader = BlockReader(describe_raster(raster_path), bands, mask_path, undeclared_fill)
     try:
         writer = _BandWriter(path, reader.info, band, 1)
         for window in band[2]:
@@ -244,9 +267,9 @@ class _SplitRun:
         check_statistics(statistics, channels, info)
         return self.client.scatter((statistics.mean, rx.whitening_matrix(statistics.covariance)), broadcast=True)
 
-    def scores(self, raster_path: str, bands: Tuple[int, ...], mask_path: Optional[str], bands_of_rows: List[Band],
-               background, name: str) -> List[BandFile]:
-        return self.wait([self.submit(_score_task, raster_path, bands, mask_path, band, background,
+    def scores(self, raster_path: str, bands: Tuple[int, ...], mask_path: Optional[str], undeclared_fill: bool,
+               bands_of_rows: List[Band], background, name: str) -> List[BandFile]:
+        return self.wait([self.submit(_score_task, raster_path, bands, mask_path, undeclared_fill, band, background,
                                       self.file(f"{name}{index}.tif")) for index, band in enumerate(bands_of_rows)],
                          f"scores, {len(bands_of_rows)} tasks")
 
@@ -268,19 +291,20 @@ def split_rx(client, input_path: str, output_path: str, options: RxOptions = RxO
                          "each pixel: run it without --split.")
     info, bands = check_rx_job(input_path, output_path, options, mask_path)
     budget = options.memory_budget_mb * 2**20
+    sizing = open_rx_reader(info, bands, options, mask_path, budget, Progress())
+    bands, bytes_per_pixel = sizing.bands, sizing.bytes_per_pixel
+    sizing.close()
+    fill = options.undeclared_fill
     run = _SplitRun(client, output_path, tasks, show_progress)
     try:
-        sizing = BlockReader(info, bands)
-        bytes_per_pixel = sizing.bytes_per_pixel
-        sizing.close()
         windows = block_windows(info, bytes_per_pixel, planning_budget(info, bytes_per_pixel, budget, run.tasks))
         bands_of_rows = row_bands(windows, run.tasks)
-        partial_statistics = [run.submit(_rx_statistics_task, input_path, bands, mask_path, band)
+        partial_statistics = [run.submit(_rx_statistics_task, input_path, bands, mask_path, fill, band)
                               for band in bands_of_rows]
         statistics = run.wait([tree_reduce(run.submit, partial_statistics, _merged)],
                               f"statistics, {len(partial_statistics)} tasks and their tree")[0]
         background = run.background(statistics, len(bands), info)
-        scores = run.scores(input_path, bands, mask_path, bands_of_rows, background, "scores")
+        scores = run.scores(input_path, bands, mask_path, fill, bands_of_rows, background, "scores")
         run.write_output(output_path, info, score_band_name(options), [scores], False, budget)
     finally:
         run.workspace.close()
@@ -298,18 +322,21 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
     if options.detector == "fers-local":
         raise InputError("Split mode runs global RX on the FERS cubes; FERS with local RX takes its background from "
                          "a window around each pixel: run it without --split.")
-    model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu)
+    budget = int(options.memory_budget_mb * 2**20)
+    model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu,
+                            options.undeclared_fill, budget, Progress())
+    fill = options.undeclared_fill
+    scene_plan = _ScenePlan.of(scene)
     info = scene.info
     fusion = options.fusion or model.metadata.fusion
     cube_names = _detector_cubes(options.detector, fusion)
-    budget = int(options.memory_budget_mb * 2**20)
     if min_band_rows is None:
         min_band_rows = FERS_MIN_BAND_TILES * model.tile_size
     run = _SplitRun(client, output_path, tasks, show_progress)
     tasks = run.tasks
     try:
         scan_budget = planning_budget(info, scene.reader.bytes_per_pixel, budget, tasks)
-        scan = [run.submit(_scan_task, input_path, model_path, options.use_gpu, mask_path, band)
+        scan = [run.submit(_scan_task, input_path, mask_path, fill, scene_plan, band)
                 for band in row_bands(scan_windows(scene, scan_budget), tasks)]
         band_statistics = run.wait([tree_reduce(run.submit, scan, _merged)],
                                    f"model-band statistics, {len(scan)} tasks and their tree")[0]
@@ -319,7 +346,8 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
         blocks = [(r0, r1 - r0, c0, c1 - c0) for r0, r1, c0, c1 in plan]
         feature_bands = row_bands(blocks, tasks, min(min_band_rows, info.height))
         shared_statistics = client.scatter(band_statistics, broadcast=True)
-        features = [run.submit(_feature_task, input_path, model_path, options.use_gpu, mask_path, shared_statistics,
+        features = [run.submit(_feature_task, input_path, model_path, options.use_gpu, mask_path, fill, scene_plan,
+                               shared_statistics,
                                cube_names, budget, band, {name: run.file(f"cube{cube}_{index}.tif")
                                                           for cube, name in enumerate(cube_names)})
                     for index, band in enumerate(feature_bands)]
@@ -335,7 +363,8 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
             cube_bands = row_bands(block_windows(cube_reader.info, cube_reader.bytes_per_pixel, cube_budget), tasks)
             cube_reader.close()
             background = run.background(statistics[name], model.bands, info)
-            score_maps.append(run.scores(cube_path, cube_reader.bands, None, cube_bands, background, f"scores{cube}_"))
+            score_maps.append(run.scores(cube_path, cube_reader.bands, None, False, cube_bands, background,
+                                         f"scores{cube}_"))
         run.write_output(output_path, info, _score_label(options.detector, fusion, options), score_maps,
                          options.scale_scores, budget)
     finally:

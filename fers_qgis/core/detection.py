@@ -2,6 +2,7 @@
 
 Everything the Processing algorithm, the evaluation CLI and the demo run goes through ``detect_rx``.
 """
+import os
 import time
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
@@ -13,6 +14,7 @@ from .errors import InputError
 from .progress import Progress, Stage
 from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
                      iter_blocks, row_chunks, select_bands)
+from .validity import ValidityOptions, assess_scene
 
 DETECTORS = ("global", "local")
 
@@ -20,13 +22,15 @@ DETECTORS = ("global", "local")
 @dataclass(frozen=True)
 class RxOptions:
     """Settings of an RX run. Bands: 1-based numbers, or a typed selection such as "1-50" or "400-1000 nm"
-    (``spectral.parse_band_selection``); None means all bands."""
+    (``spectral.parse_band_selection``); None means all bands. ``undeclared_fill``: pixels with one value in every
+    band are fill (see ``validity``)."""
 
     detector: str = "global"
     inner_window: int = 3
     outer_window: int = 15
     bands: Union[None, str, Tuple[int, ...]] = None
     memory_budget_mb: int = 256
+    undeclared_fill: bool = True
 
 
 @dataclass
@@ -100,10 +104,21 @@ def check_rx_job(input_path: str, output_path: str, options: RxOptions, mask_pat
     return info, bands
 
 
+def open_rx_reader(info: RasterInfo, bands: Sequence[int], options: RxOptions, mask_path: Optional[str],
+                   budget: int, progress: Progress) -> BlockReader:
+    """Decide the scene's bad bands and fill (reported in the log) and return a reader of its good bands."""
+    validity = assess_scene(info, bands, mask_path, ValidityOptions(options.undeclared_fill), budget, progress)
+    validity.report(progress, os.path.basename(info.path))
+    if len(validity.good_bands) < 2:
+        raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} has "
+                         f"{len(validity.good_bands)} band left once its bad bands are left out.")
+    return BlockReader(info, validity.good_bands, mask_path, options.undeclared_fill)
+
+
 def score_band_name(options: RxOptions) -> str:
     """The output band's name: what the scores are."""
-    return "RX anomaly score" if options.detector == "global" else (
-        f"Local RX anomaly score (windows {options.inner_window}/{options.outer_window})")
+    return "RX global anomaly score" if options.detector == "global" else (
+        f"RX local anomaly score (windows {options.inner_window}/{options.outer_window})")
 
 
 def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(),
@@ -116,17 +131,18 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     started = time.perf_counter()
     progress = progress or Progress()
     info, bands = check_rx_job(input_path, output_path, options, mask_path)
-    reader = BlockReader(info, bands, mask_path)
     budget = options.memory_budget_mb * 2**20
+    reader = open_rx_reader(info, bands, options, mask_path, budget, Stage(progress, 0.0, 0.1))
+    bands = reader.bands
 
-    statistics = scene_statistics(reader, budget, Stage(progress, 0.0, 0.3))
+    statistics = scene_statistics(reader, budget, Stage(progress, 0.1, 0.35))
     check_statistics(statistics, len(bands), info)
     whitening = rx.whitening_matrix(statistics.covariance)
     progress.info(f"Background from {statistics.count} valid pixels, {len(bands)} bands "
                   f"(covariance rank {whitening.shape[1]}).")
 
     with RasterWriter(output_path, info, [score_band_name(options)]) as writer:
-        scoring = Stage(progress, 0.3, 1.0)
+        scoring = Stage(progress, 0.35, 1.0)
         if options.detector == "global":
             write_global_scores(reader, statistics, whitening, writer, budget, scoring)
         else:

@@ -36,6 +36,7 @@ from .progress import Progress, Stage
 from .raster import (BlockReader, FlushingWrites, RasterInfo, RasterWriter, block_windows, check_output_path,
                      describe_raster, gdal_errors_as_exceptions, iter_blocks)
 from .spectral import MinMaxNormaliser, SceneRange, band_matrix, known_wavelengths, to_model_bands
+from .validity import ValidityOptions, model_band_reader
 from .memory import release_free_memory
 
 # The published detectors and their comparisons: which cube RX runs on, and how.
@@ -48,6 +49,9 @@ ALIGNED_ROWS = 256
 # Smallest block side: smaller blocks would spend most of their time on halo and overlapping tiles.
 MIN_BLOCK_SIDE = 16
 SUM, SPATIAL, SPECTRAL, PLAIN = "x+spa_f+spe_f", "x+spa_f", "x+spe_f", "x"
+# How logs name those cubes for users.
+CUBE_WORDS = {SUM: "the enhanced image (bands + spatial + spectral features)",
+              SPATIAL: "bands + spatial features", SPECTRAL: "bands + spectral features", PLAIN: "the model bands"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ class FersOptions:
     """Settings of a FERS detection run.
 
     ``fusion`` None uses the model's own rule ("sum": RX of x + spa_f + spe_f; "product": the product of the
-    min-max scaled RX maps of x + spa_f and x + spe_f); it applies to the "fers" detector.
+    min-max scaled RX maps of x + spa_f and x + spe_f); it applies to the "fers" detector. ``undeclared_fill``:
+    pixels with one value in every band are fill (see ``validity``).
     """
 
     detector: str = "fers"
@@ -65,6 +70,7 @@ class FersOptions:
     scale_scores: bool = False
     memory_budget_mb: float = 512
     use_gpu: bool = False
+    undeclared_fill: bool = True
 
 
 def _check_options(options: FersOptions) -> None:
@@ -121,21 +127,23 @@ def _model_band_labels(info: RasterInfo, matrix: np.ndarray, used: np.ndarray, b
     return tuple(names), wavelengths
 
 
-def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str]) -> _Scene:
-    """Checks that need no pixels: band compatibility (naming alternatives) and the raster's size."""
+def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str], undeclared_fill: bool,
+                budget: int, progress: Progress) -> _Scene:
+    """Band compatibility (naming alternatives) and the raster's size, then the bad-band scan: a model band that
+    reads a bad band is filled from its good neighbours (``fill_bad_model_bands``), and the log says so."""
     info = describe_raster(input_path)
     metadata = model.metadata
     full_matrix = band_matrix(info.band_count, metadata.bands, metadata.band_mode, info.wavelengths_nm,
                               metadata.wavelengths_nm)
-    used = np.flatnonzero(np.any(full_matrix != 0, axis=0))
     # Exported spectral branches accept tiles of at least 2 halo + 1 pixels a side (their reflect padding).
     smallest = max(2 * metadata.halo + 1, 2)
     if info.height < smallest or info.width < smallest:
         raise InputError(f"{os.path.basename(input_path)} is {info.width} x {info.height} pixels; this model needs "
                          f"at least {smallest} x {smallest}.")
-    reader = BlockReader(info, tuple(int(band) + 1 for band in used), mask_path)
-    names, wavelengths = _model_band_labels(info, full_matrix[:, used], used, metadata.band_mode)
-    return _Scene(info, reader, full_matrix[:, used], names, wavelengths)
+    reader, matrix, used = model_band_reader(info, full_matrix, mask_path, ValidityOptions(undeclared_fill), budget,
+                                             progress)
+    names, wavelengths = _model_band_labels(info, matrix, used, metadata.band_mode)
+    return _Scene(info, reader, matrix, names, wavelengths)
 
 
 @dataclass
@@ -513,15 +521,15 @@ def feature_block(features: _FeatureBlocks, block: Tuple[int, int, int, int], na
 
 
 def _prepare(input_path: str, output_paths: Sequence[str], model_path: str, mask_path: Optional[str],
-             use_gpu: bool):
-    """Every check that needs no pixel pass, before any file is written."""
+             use_gpu: bool, undeclared_fill: bool, budget: int, progress: Progress):
+    """Every check, before any file is written: the model, the outputs, then the raster and its bad bands."""
     model = load_model_set(model_path, use_gpu)
-    scene = _open_scene(input_path, model, mask_path)
     outputs = [path for path in output_paths if path]
     if len(set(os.path.realpath(path) for path in outputs)) != len(outputs):
         raise InputError("Two outputs were given the same file name: give each output its own file.")
     for path in outputs:
         check_output_path(path, [input_path, mask_path, model_path, model.spatial_path])
+    scene = _open_scene(input_path, model, mask_path, undeclared_fill, budget, progress)
     return model, scene
 
 
@@ -539,10 +547,10 @@ def needed_branches(cube_names: Sequence[str]) -> Tuple[bool, bool]:
 
 def _score_label(detector: str, fusion: str, options: FersOptions) -> str:
     """The output band's name: what the scores are."""
-    labels = {"fers": "FERS anomaly score" + (" (product rule)" if fusion == "product" else ""),
-              "fers-spectral": "FERS spectral-branch anomaly score",
-              "fers-spatial": "FERS spatial-branch anomaly score",
-              "rx": "RX anomaly score (model bands)",
+    labels = {"fers": "FERS-RX anomaly score" + (" (product rule)" if fusion == "product" else ""),
+              "fers-spectral": "FERS spectral branch anomaly score",
+              "fers-spatial": "FERS spatial branch anomaly score",
+              "rx": "plain RX anomaly score (model bands)",
               "fers-local": f"FERS local RX anomaly score (windows {options.inner_window}/{options.outer_window})"}
     return labels[detector] + (", scaled 0-1" if options.scale_scores else "")
 
@@ -564,14 +572,15 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
     started = time.perf_counter()
     progress = progress or Progress()
     _check_options(options)
-    model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu)
+    budget = int(options.memory_budget_mb * 2**20)
+    model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu,
+                            options.undeclared_fill, budget, Stage(progress, 0.0, 0.05))
     fusion = options.fusion or model.metadata.fusion
     cube_names = _detector_cubes(options.detector, fusion)
-    budget = int(options.memory_budget_mb * 2**20)
     info = scene.info
     workspace = _Workspace(output_path)
     try:
-        _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
+        _scan_scene(scene, model, budget, Stage(progress, 0.05, 0.1))
         features = _FeatureBlocks(scene, model, *needed_branches(cube_names), budget)
         cubes = {name: workspace.raster(f"cube{index}", info, model.bands) for index, name in enumerate(cube_names)}
         statistics = {name: rx.BackgroundStatistics(model.bands) for name in cube_names}
@@ -581,7 +590,7 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
         for name in cube_names:
             check_statistics(statistics[name], model.bands, info)
             whitenings[name] = whitening = rx.whitening_matrix(statistics[name].covariance)
-            progress.info(f"RX background of {name}: {statistics[name].count} pixels, covariance rank "
+            progress.info(f"RX background of {CUBE_WORDS[name]}: {statistics[name].count} pixels, covariance rank "
                           f"{whitening.shape[1]} of {model.bands}.")
             if options.detector == "fers-local":
                 outer_pixels = min(options.outer_window, info.height) * min(options.outer_window, info.width)
@@ -657,19 +666,20 @@ def write_final_scores(readers: List[BlockReader], ranges: List[Tuple[float, flo
 def enhance_features(input_path: str, output_path: str, model_path: str, mask_path: Optional[str] = None,
                      spectral_output: Optional[str] = None, spatial_output: Optional[str] = None,
                      memory_budget_mb: float = 512, use_gpu: bool = False,
-                     progress: Optional[Progress] = None) -> DetectionSummary:
+                     progress: Optional[Progress] = None, undeclared_fill: bool = True) -> DetectionSummary:
     """Write the enhanced cube x + spa_f + spe_f (Float32, one band per model band, with the model bands' names
-    and wavelengths), and optionally spe_f and spa_f, on the input's grid; invalid pixels become nodata."""
+    and wavelengths), and optionally spe_f and spa_f, on the input's grid; invalid pixels become nodata
+    (``undeclared_fill`` as in ``FersOptions``)."""
     started = time.perf_counter()
     progress = progress or Progress()
     if not memory_budget_mb > 0:
         raise InputError("The memory budget must be a positive number of megabytes.")
-    model, scene = _prepare(input_path, [output_path, spectral_output, spatial_output], model_path, mask_path,
-                            use_gpu)
-    info = scene.info
     budget = int(memory_budget_mb * 2**20)
+    model, scene = _prepare(input_path, [output_path, spectral_output, spatial_output], model_path, mask_path,
+                            use_gpu, undeclared_fill, budget, Stage(progress, 0.0, 0.05))
+    info = scene.info
     try:
-        _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
+        _scan_scene(scene, model, budget, Stage(progress, 0.05, 0.1))
         features = _FeatureBlocks(scene, model, True, True, budget)
         targets = {SUM: (output_path, "enhanced"), "spe_f": (spectral_output, "spectral features"),
                    "spa_f": (spatial_output, "spatial features")}
