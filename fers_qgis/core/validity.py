@@ -27,6 +27,7 @@ from .errors import InputError
 from .progress import Progress
 from .raster import (MIN_BANDS_FOR_UNDECLARED_FILL, BlockReader, RasterInfo, block_windows,
                      open_dataset)
+from .spectral import format_band_numbers
 
 # A band invalid on more than this share of the otherwise valid pixels is left out rather than those pixels.
 BAD_BAND_INVALID_SHARE = 0.05
@@ -77,14 +78,7 @@ class SceneValidity:
 
 def band_ranges(bands: Sequence[int]) -> str:
     """'band 4' or 'bands 1-3, 7' for a list of band numbers."""
-    bands = sorted(bands)
-    runs: List[List[int]] = []
-    for band in bands:
-        if runs and band == runs[-1][1] + 1:
-            runs[-1][1] = band
-        else:
-            runs.append([band, band])
-    text = ", ".join(f"{first}" if first == last else f"{first}-{last}" for first, last in runs)
+    text = format_band_numbers(bands)
     return f"band {text}" if len(bands) == 1 else f"bands {text}"
 
 
