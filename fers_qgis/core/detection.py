@@ -10,6 +10,7 @@ import numpy as np
 
 from . import rx
 from .errors import InputError
+from .memory import release_free_memory
 from .progress import Progress, Stage
 from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
                      iter_blocks, row_chunks, select_bands)
@@ -26,6 +27,7 @@ class RxOptions:
     outer_window: int = 15
     bands: Optional[Tuple[int, ...]] = None
     memory_budget_mb: int = 256
+    local_background: rx.LocalBackgroundRule = rx.LocalBackgroundRule()
 
 
 @dataclass
@@ -129,30 +131,72 @@ def write_global_scores(reader, statistics, whitening, writer, budget, progress)
         writer.write(first_row, scores_hw[None], valid_hw, first_column)
 
 
-def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
-    """Second pass of local RX, in the globally whitened space: exact for full-rank data (RX is affine-invariant) and well
-    conditioned for constant or collinear bands, which the whitening drops."""
-    info = reader.info
-    rank = whitening.shape[1]
-    outer_h = min(options.outer_window, info.height)
-    if outer_h * min(options.outer_window, info.width) - options.inner_window ** 2 <= rank:
+def local_window_components(info: RasterInfo, options, rank: int) -> int:
+    """Principal components local RX models for these windows, or an InputError if the ring is too small."""
+    outer = min(options.outer_window, info.height) * min(options.outer_window, info.width)
+    ring_pixels = outer - min(options.inner_window, info.height) * min(options.inner_window, info.width)
+    rule = options.local_background
+    components = rule.components(rank, ring_pixels)
+    if ring_pixels < rule.minimum_ring_pixels(components):
         raise InputError(
-            f"The local background window holds too few pixels for {rank} spectral dimensions: enlarge the outer "
-            f"window (now {options.outer_window}) or select fewer bands.")
-    bytes_per_row = info.width * (len(reader.bands) + rank) * 8 * 2
-    output_rows = max(1, budget // 2 // bytes_per_row - outer_h)
-    windows = [(start, min(output_rows, info.height - start)) for start in range(0, info.height, output_rows)]
-    window_pixels = max(outer_h, budget // 4 // (8 * 3 * max(rank, 1)))
-    for index, (first_row, row_count) in enumerate(windows):
+            f"The local background window holds {ring_pixels} pixels, too few for {components} spectral "
+            f"dimensions: enlarge the outer window (now {options.outer_window}) or select fewer bands.")
+    return components
+
+
+def local_strip_rows(width: int, statistics_channels: int, channels_read: int, outer_rows: int, budget: int) -> int:
+    """Output rows per local RX strip: half the budget holds the strip's ring statistics and whitened rows."""
+    bytes_per_row = 8 * width * (statistics_channels + 2 * channels_read)
+    return max(1, budget // 2 // bytes_per_row - outer_rows)
+
+
+def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
+    """Second pass of local RX, in the space whitened by the global background (see rx.LocalBackgroundRule).
+
+    Row strips within the memory budget: each image row is read and whitened once (the rows the next strip's
+    windows share are carried over), ring statistics come from running sums over the leading principal
+    components, and the other components are scored against the global background when the rule says so.
+    """
+    info = reader.info
+    rule = options.local_background
+    components = local_window_components(info, options, whitening.shape[1])
+    outer = (min(options.outer_window, info.height), min(options.outer_window, info.width))
+    inner = (min(options.inner_window, info.height), min(options.inner_window, info.width))
+    directions = whitening[:, ::-1]  # leading principal components first
+    if not rule.global_residual:
+        directions = directions[:, :components]
+    progress.info(f"Local RX models the {components} leading principal components of the background in each "
+                  f"ring" + (f" and the other {directions.shape[1] - components} globally." if
+                             directions.shape[1] > components else "."))
+    statistics_channels = 1 + components + components * (components + 1) // 2
+    strip_rows = local_strip_rows(info.width, statistics_channels, len(reader.bands) + directions.shape[1], outer[0],
+                                  budget)
+    column_starts = tuple(rx.window_start(np.arange(info.width), size, info.width) for size in (outer[1], inner[1]))
+    # Whitened input rows [carried_first, carried_first + len(valid_hw)): the part of the last strip's windows
+    # the next strip shares.
+    carried_first, valid_hw = 0, np.zeros((0, info.width), dtype=bool)
+    whitened_hwk = np.zeros((0, info.width, directions.shape[1]))
+    for first_row in range(0, info.height, strip_rows):
         progress.check_cancelled()
-        slab_first = int(rx.window_start(np.array(first_row), outer_h, info.height))
-        slab_stop = int(rx.window_start(np.array(first_row + row_count - 1), outer_h, info.height)) + outer_h
-        cube_bhw, valid_hw = reader.read(slab_first, slab_stop - slab_first)
-        pixels_nc = cube_bhw.reshape(cube_bhw.shape[0], -1).T
-        whitened_bhw = ((pixels_nc - statistics.mean) @ whitening).T.reshape(rank, *valid_hw.shape)
-        scores = rx.local_rx_rows(whitened_bhw, valid_hw, slab_first, info.height,
-                                  (first_row, first_row + row_count), options.inner_window,
-                                  options.outer_window, window_pixels)
-        rows = slice(first_row - slab_first, first_row - slab_first + row_count)
-        writer.write(first_row, scores[None], valid_hw[rows])
-        progress.set_fraction((index + 1) / len(windows))
+        rows = np.arange(first_row, min(first_row + strip_rows, info.height))
+        row_starts = tuple(rx.window_start(rows, size, info.height) for size in (outer[0], inner[0]))
+        top, stop = int(row_starts[0][0]), int(row_starts[0][-1]) + outer[0]
+        carried_stop = carried_first + len(valid_hw)
+        whitened_hwk, valid_hw = whitened_hwk[top - carried_first:], valid_hw[top - carried_first:]
+        if stop > carried_stop:
+            cube_bhw, new_valid_hw = reader.read(carried_stop, stop - carried_stop)
+            pixels_nc = cube_bhw.reshape(cube_bhw.shape[0], -1).T
+            new_whitened = ((pixels_nc - statistics.mean) @ directions).reshape(*new_valid_hw.shape, -1)
+            whitened_hwk = np.concatenate([whitened_hwk, new_whitened])
+            valid_hw = np.concatenate([valid_hw, new_valid_hw])
+            del cube_bhw, pixels_nc, new_whitened
+        carried_first = top
+        ring = rx.ring_statistics(whitened_hwk[:, :, :components], valid_hw, (row_starts[0] - top, row_starts[1] - top),
+                                  column_starts, outer, inner, budget // 4 // 8)
+        centre = whitened_hwk[rows - top].reshape(-1, directions.shape[1])
+        scores = rx.local_rx_scores(centre[:, :components], ring.reshape(centre.shape[0], -1), rule)
+        scores += np.einsum("pk,pk->p", centre[:, components:], centre[:, components:])
+        writer.write(first_row, scores.reshape(1, len(rows), info.width), valid_hw[rows - top])
+        del ring, centre, scores
+        release_free_memory()
+        progress.set_fraction((rows[-1] + 1) / info.height)
