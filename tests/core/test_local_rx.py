@@ -85,10 +85,10 @@ def test_default_component_count_follows_the_ring():
 
 
 def test_swath_edge_pixels_with_few_ring_neighbours_do_not_blow_up(tmp_path):
-    """60 bands, 216 ring pixels: pixels at the edge of a 50% fill swath have fewer valid ring pixels than bands.
+    """150 bands, 216 ring pixels: pixels at the edge of a 50% fill swath have fewer valid ring pixels than bands.
     Their scores must look like the interior's, not hundreds of times higher."""
     rng = np.random.default_rng(6)
-    bands, rows, columns = 60, 64, 64
+    bands, rows, columns = 150, 64, 64
     cube = np.einsum("cs,shw->chw", rng.uniform(0, 1, (bands, 8)), rng.gamma(2, 1, (8, rows, columns)))
     cube += rng.normal(scale=0.05, size=cube.shape)
     swath = swath_footprint(rows, columns)
