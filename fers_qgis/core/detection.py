@@ -144,10 +144,29 @@ def local_window_components(info: RasterInfo, options, rank: int) -> int:
     return components
 
 
-def local_strip_rows(width: int, statistics_channels: int, channels_read: int, outer_rows: int, budget: int) -> int:
-    """Output rows per local RX strip: half the budget holds the strip's ring statistics and whitened rows."""
-    bytes_per_row = 8 * width * (statistics_channels + 2 * channels_read)
-    return max(1, budget // 2 // bytes_per_row - outer_rows)
+def local_strip_rows(width: int, statistics_channels: int, budget: int) -> int:
+    """Output rows per local RX strip: half the budget holds the strip's ring statistics."""
+    return max(1, budget // 2 // (8 * width * statistics_channels))
+
+
+def whitened_rows(reader, first_row: int, row_count: int, mean: np.ndarray, directions: np.ndarray,
+                  components: int, budget: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of the raster in the whitened space, read a few at a time within ``budget``: (leading components
+    (rows, columns, components), global score of the other components (rows, columns), validity (rows, columns))."""
+    width = reader.info.width
+    read_rows = max(1, budget // (8 * width * (2 * len(reader.bands) + directions.shape[1])))
+    leading_hwk = np.empty((row_count, width, components))
+    residual_hw = np.empty((row_count, width))
+    valid_hw = np.empty((row_count, width), dtype=bool)
+    for start in range(0, row_count, read_rows):
+        rows = slice(start, min(start + read_rows, row_count))
+        cube_bhw, valid_hw[rows] = reader.read(first_row + start, rows.stop - start)
+        whitened_nk = (cube_bhw.reshape(cube_bhw.shape[0], -1).T - mean) @ directions
+        del cube_bhw
+        leading_hwk[rows] = whitened_nk[:, :components].reshape(-1, width, components)
+        rest = whitened_nk[:, components:]
+        residual_hw[rows] = np.einsum("nk,nk->n", rest, rest).reshape(-1, width)
+    return leading_hwk, residual_hw, valid_hw
 
 
 def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
@@ -169,33 +188,36 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
                   f"ring" + (f" and the other {directions.shape[1] - components} globally." if
                              directions.shape[1] > components else "."))
     statistics_channels = 1 + components + components * (components + 1) // 2
-    strip_rows = local_strip_rows(info.width, statistics_channels, len(reader.bands) + directions.shape[1], outer[0],
-                                  budget)
+    strip_rows = local_strip_rows(info.width, statistics_channels, budget)
+    pixels_per_solve = max(256, budget // 4 // (8 * 3 * (components + 1) ** 2))
     column_starts = tuple(rx.window_start(np.arange(info.width), size, info.width) for size in (outer[1], inner[1]))
-    # Whitened input rows [carried_first, carried_first + len(valid_hw)): the part of the last strip's windows
-    # the next strip shares.
+    # Input rows [carried_first, carried_first + len(valid_hw)) already read: the leading components, the global
+    # score of the other components, validity. The next strip's windows share some of them.
     carried_first, valid_hw = 0, np.zeros((0, info.width), dtype=bool)
-    whitened_hwk = np.zeros((0, info.width, directions.shape[1]))
+    leading_hwk, residual_hw = np.zeros((0, info.width, components)), np.zeros((0, info.width))
     for first_row in range(0, info.height, strip_rows):
         progress.check_cancelled()
         rows = np.arange(first_row, min(first_row + strip_rows, info.height))
         row_starts = tuple(rx.window_start(rows, size, info.height) for size in (outer[0], inner[0]))
         top, stop = int(row_starts[0][0]), int(row_starts[0][-1]) + outer[0]
         carried_stop = carried_first + len(valid_hw)
-        whitened_hwk, valid_hw = whitened_hwk[top - carried_first:], valid_hw[top - carried_first:]
+        kept = slice(top - carried_first, None)
+        leading_hwk, residual_hw, valid_hw = leading_hwk[kept], residual_hw[kept], valid_hw[kept]
         if stop > carried_stop:
-            cube_bhw, new_valid_hw = reader.read(carried_stop, stop - carried_stop)
-            pixels_nc = cube_bhw.reshape(cube_bhw.shape[0], -1).T
-            new_whitened = ((pixels_nc - statistics.mean) @ directions).reshape(*new_valid_hw.shape, -1)
-            whitened_hwk = np.concatenate([whitened_hwk, new_whitened])
-            valid_hw = np.concatenate([valid_hw, new_valid_hw])
-            del cube_bhw, pixels_nc, new_whitened
+            new_rows = whitened_rows(reader, carried_stop, stop - carried_stop, statistics.mean, directions,
+                                     components, budget // 8)
+            leading_hwk, residual_hw, valid_hw = (np.concatenate(pair) for pair in zip(
+                (leading_hwk, residual_hw, valid_hw), new_rows))
+            del new_rows
         carried_first = top
-        ring = rx.ring_statistics(whitened_hwk[:, :, :components], valid_hw, (row_starts[0] - top, row_starts[1] - top),
-                                  column_starts, outer, inner, budget // 4 // 8)
-        centre = whitened_hwk[rows - top].reshape(-1, directions.shape[1])
-        scores = rx.local_rx_scores(centre[:, :components], ring.reshape(centre.shape[0], -1), rule)
-        scores += np.einsum("pk,pk->p", centre[:, components:], centre[:, components:])
+        ring = rx.ring_statistics(leading_hwk, valid_hw, (row_starts[0] - top, row_starts[1] - top), column_starts,
+                                  outer, inner, budget // 4 // 8)
+        ring = ring.reshape(-1, statistics_channels)
+        centre = leading_hwk[rows - top].reshape(-1, components)
+        scores = residual_hw[rows - top].ravel()
+        for start in range(0, len(scores), pixels_per_solve):
+            batch = slice(start, start + pixels_per_solve)
+            scores[batch] += rx.local_rx_scores(centre[batch], ring[batch], rule)
         writer.write(first_row, scores.reshape(1, len(rows), info.width), valid_hw[rows - top])
         del ring, centre, scores
         release_free_memory()
