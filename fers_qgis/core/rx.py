@@ -2,7 +2,8 @@
 
 Global RX accumulates the background mean and covariance block by block (float64, pairwise-merged so that no
 large sums cancel), then scores blocks against them: memory does not grow with the raster. Local RX estimates the
-background in a dual window around each pixel, as Spectral Python's ``rx(window=(inner, outer))`` does.
+background in a dual window around each pixel, as Spectral Python's ``rx(window=(inner, outer))`` does, from
+running sums over the leading principal components of the global background (see ``LocalBackgroundRule``).
 Pixel matrices here are ``pixels_nc``: (pixels, channels).
 """
 from dataclasses import dataclass
@@ -81,9 +82,14 @@ class LocalBackgroundRule:
 
     ``global_residual`` scores the components not modelled locally against the global background, so that the
     information in them is not thrown away.
+
+    Defaults: ten samples per estimated dimension (the usual rule of thumb for a covariance estimate; 21
+    components for the 3/15 windows), the global background worth one ring pixel per component, and the
+    Reed-Mallett-Brennan bound (about two samples per dimension keep an estimated-covariance detector within 3 dB
+    of the ideal one) as the minimum. docs/RESULTS.md gives the measurements behind them.
     """
 
-    ring_pixels_per_component: Optional[float] = 4.0
+    ring_pixels_per_component: Optional[float] = 10.0
     prior_pixels_per_component: float = 1.0
     min_ring_pixels_per_component: float = 2.0
     global_residual: bool = True

@@ -14,6 +14,7 @@ from ...core.progress import Stage
 from ..feedback import FeedbackProgress
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
+from .detect_rx import LOCAL_RX_HELP
 from .fers_model import MODEL_HELP, FersModelParameters
 
 # Enum entries in order: label, then the core's (detector, fusion); fusion None is the model's own rule.
@@ -55,7 +56,7 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
             "features; at 50 bands the product of the two single-branch RX maps); <i>product rule</i> forces that "
             "fusion; <i>local RX</i> takes each pixel's background from the ring between the inner and outer "
             "windows (odd sizes, defaults 3 and 15); <i>plain RX</i> on the model's bands shows what the "
-            "enhancement adds; the single-branch detectors are for comparison.\n"
+            "enhancement adds; the single-branch detectors are for comparison.\n") + self.tr(LOCAL_RX_HELP) + self.tr(
             "<b>Scale scores to 0-1</b> (default off): min-max scaling over the valid pixels.\n"
             "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n") + \
             self.tr(DECISION_HELP) + self.tr(
