@@ -6,9 +6,9 @@ import pytest
 from osgeo import gdal
 
 from fers_qgis.core import rx
-from fers_qgis.core.detection import RxOptions, detect_rx
+from fers_qgis.core.detection import RxOptions, detect_rx, whitened_rows
 from fers_qgis.core.metrics import roc_auc
-from fers_qgis.core.raster import OUTPUT_NODATA
+from fers_qgis.core.raster import OUTPUT_NODATA, BlockReader, describe_raster
 from tests.helpers import EVAL_SCENES, swath_footprint, write_raster
 
 FILL = -9999.0
@@ -131,3 +131,18 @@ def test_swath_fill_does_not_change_local_rx_auc(tmp_path, scene):
         detect_rx(source, output, RxOptions(detector="local"))
         aucs.append(roc_auc(read(output)[swath], labels[swath]))
     assert abs(aucs[1] - aucs[0]) <= 0.005, aucs
+
+
+def test_rows_read_a_few_at_a_time_are_whitened_like_all_at_once(tmp_path):
+    rng = np.random.default_rng(8)
+    cube = rng.normal(size=(5, 9, 7))
+    source = write_raster(tmp_path / "cube.tif", cube, dtype=gdal.GDT_Float64)
+    reader = BlockReader(describe_raster(source), (1, 2, 3, 4, 5))
+    mean, directions = cube.reshape(5, -1).mean(1), rng.normal(size=(5, 4))
+    whole = whitened_rows(reader, 2, 6, mean, directions, 3, budget=10**9)
+    piecewise = whitened_rows(reader, 2, 6, mean, directions, 3, budget=1)  # one row at a time
+    for expected, actual in zip(whole, piecewise):
+        np.testing.assert_array_equal(actual, expected)
+    whitened = np.einsum("bhw,bk->hwk", cube[:, 2:8] - mean[:, None, None], directions)
+    np.testing.assert_allclose(whole[0], whitened[:, :, :3])
+    np.testing.assert_allclose(whole[1], (whitened[:, :, 3:] ** 2).sum(2))
