@@ -4,7 +4,7 @@ Everything the Processing algorithm, the evaluation CLI and the demo run goes th
 """
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -145,28 +145,26 @@ def local_window_components(info: RasterInfo, options, rank: int) -> int:
 
 
 def local_strip_rows(width: int, statistics_channels: int, budget: int) -> int:
-    """Output rows per local RX strip: half the budget holds the strip's ring statistics."""
-    return max(1, budget // 2 // (8 * width * statistics_channels))
+    """Output rows per local RX strip: a quarter of the budget holds the strip's ring statistics."""
+    return max(1, budget // 4 // (8 * width * statistics_channels))
 
 
-def whitened_rows(reader, first_row: int, row_count: int, mean: np.ndarray, directions: np.ndarray,
-                  components: int, budget: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows of the raster in the whitened space, read a few at a time within ``budget``: (leading components
-    (rows, columns, components), global score of the other components (rows, columns), validity (rows, columns))."""
-    width = reader.info.width
-    read_rows = max(1, budget // (8 * width * (2 * len(reader.bands) + directions.shape[1])))
-    leading_hwk = np.empty((row_count, width, components))
-    residual_hw = np.empty((row_count, width))
-    valid_hw = np.empty((row_count, width), dtype=bool)
-    for start in range(0, row_count, read_rows):
-        rows = slice(start, min(start + read_rows, row_count))
-        cube_bhw, valid_hw[rows] = reader.read(first_row + start, rows.stop - start)
-        whitened_nk = (cube_bhw.reshape(cube_bhw.shape[0], -1).T - mean) @ directions
-        del cube_bhw
-        leading_hwk[rows] = whitened_nk[:, :components].reshape(-1, width, components)
-        rest = whitened_nk[:, components:]
-        residual_hw[rows] = np.einsum("nk,nk->n", rest, rest).reshape(-1, width)
-    return leading_hwk, residual_hw, valid_hw
+def whitened_rows(reader, mean: np.ndarray, directions: np.ndarray, components: int, budget: int
+                  ) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The raster's rows in the whitened space, top to bottom, in whole-width strips that follow the file's
+    blocks (each block decoded once): (leading components (rows, columns, components), global score of the other
+    components (rows, columns), validity (rows, columns)) per strip."""
+    windows = block_windows(reader.info, reader.bytes_per_pixel, budget, whole_rows=True)
+    for (_, rows, _, width), cube_bhw, valid_hw in iter_blocks(reader, windows):
+        leading_hwk = np.empty((rows, width, components))
+        residual_hw = np.empty((rows, width))
+        for chunk in row_chunks(rows, width, len(reader.bands) + directions.shape[1]):
+            pixels_nc = cube_bhw[:, chunk].reshape(cube_bhw.shape[0], -1).T
+            whitened_nk = (pixels_nc - mean) @ directions
+            leading_hwk[chunk] = whitened_nk[:, :components].reshape(-1, width, components)
+            rest = whitened_nk[:, components:]
+            residual_hw[chunk] = np.einsum("nk,nk->n", rest, rest).reshape(-1, width)
+        yield leading_hwk, residual_hw, valid_hw.copy()
 
 
 def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
@@ -181,7 +179,8 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
     components = local_window_components(info, options, whitening.shape[1])
     outer = (min(options.outer_window, info.height), min(options.outer_window, info.width))
     inner = (min(options.inner_window, info.height), min(options.inner_window, info.width))
-    directions = whitening[:, ::-1]  # leading principal components first
+    directions = np.ascontiguousarray(whitening[:, ::-1])  # leading principal components first (BLAS needs
+    # positive strides)
     if not rule.global_residual:
         directions = directions[:, :components]
     progress.info(f"Local RX models the {components} leading principal components of the background in each "
@@ -189,10 +188,11 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
                              directions.shape[1] > components else "."))
     statistics_channels = 1 + components + components * (components + 1) // 2
     strip_rows = local_strip_rows(info.width, statistics_channels, budget)
-    pixels_per_solve = max(256, budget // 4 // (8 * 3 * (components + 1) ** 2))
+    pixels_per_solve = max(256, budget // 8 // (8 * 3 * (components + 1) ** 2))
     column_starts = tuple(rx.window_start(np.arange(info.width), size, info.width) for size in (outer[1], inner[1]))
     # Input rows [carried_first, carried_first + len(valid_hw)) already read: the leading components, the global
     # score of the other components, validity. The next strip's windows share some of them.
+    strips = whitened_rows(reader, statistics.mean, directions, components, budget // 2)
     carried_first, valid_hw = 0, np.zeros((0, info.width), dtype=bool)
     leading_hwk, residual_hw = np.zeros((0, info.width, components)), np.zeros((0, info.width))
     for first_row in range(0, info.height, strip_rows):
@@ -200,18 +200,15 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
         rows = np.arange(first_row, min(first_row + strip_rows, info.height))
         row_starts = tuple(rx.window_start(rows, size, info.height) for size in (outer[0], inner[0]))
         top, stop = int(row_starts[0][0]), int(row_starts[0][-1]) + outer[0]
-        carried_stop = carried_first + len(valid_hw)
         kept = slice(top - carried_first, None)
         leading_hwk, residual_hw, valid_hw = leading_hwk[kept], residual_hw[kept], valid_hw[kept]
-        if stop > carried_stop:
-            new_rows = whitened_rows(reader, carried_stop, stop - carried_stop, statistics.mean, directions,
-                                     components, budget // 8)
-            leading_hwk, residual_hw, valid_hw = (np.concatenate(pair) for pair in zip(
-                (leading_hwk, residual_hw, valid_hw), new_rows))
-            del new_rows
         carried_first = top
-        ring = rx.ring_statistics(leading_hwk, valid_hw, (row_starts[0] - top, row_starts[1] - top), column_starts,
-                                  outer, inner, budget // 4 // 8)
+        while carried_first + len(valid_hw) < stop:
+            leading_hwk, residual_hw, valid_hw = (np.concatenate(pair) for pair in zip(
+                (leading_hwk, residual_hw, valid_hw), next(strips)))
+        region = slice(0, stop - top)
+        ring = rx.ring_statistics(leading_hwk[region], valid_hw[region], (row_starts[0] - top, row_starts[1] - top),
+                                  column_starts, outer, inner, budget // 8 // 8)
         ring = ring.reshape(-1, statistics_channels)
         centre = leading_hwk[rows - top].reshape(-1, components)
         scores = residual_hw[rows - top].ravel()
