@@ -4,7 +4,8 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
-APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv python3-pip
+APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv python3-pip \
+	python3-netcdf4 python3-h5py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SCENE ?=
 EVAL_SCENES ?= ../shared/data/eval

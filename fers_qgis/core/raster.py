@@ -5,9 +5,10 @@ raster size. Arrays read here are band-first: ``cube_bhw`` has shape (bands, row
 """
 import contextlib
 import os
+import re
 import uuid
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from osgeo import gdal, gdal_array
@@ -59,9 +60,41 @@ def open_dataset(path: str) -> gdal.Dataset:
             dataset = gdal.Open(path, gdal.GA_ReadOnly)
         except RuntimeError as error:
             raise InputError(f"Cannot read {path!r} as a raster: {error}") from error
+    if dataset is not None and dataset.RasterCount == 0 and dataset.GetMetadata("SUBDATASETS"):
+        raise InputError(f"{os.path.basename(path)} holds several variables (a NetCDF/HDF5 product), not one "
+                         f"image: {import_command(path)}")
     if dataset is None or dataset.RasterCount == 0:
         raise InputError(f"Cannot read {path!r} as a raster: GDAL found no raster bands in it.")
     return dataset
+
+
+# NetCDF dimension names that are spatial axes: GDAL reads a NetCDF cube's first dimension as its bands, so an
+# EMIT-style reflectance(downtrack, crosstrack, bands) comes out with image lines as bands.
+SPATIAL_DIMENSIONS = re.compile(
+    r"^(down_?track|cross_?track|along_?track|across_?track|lines?|rows?|samples?|columns?|cols?|x|y|lat|lon|"
+    r"latitude|longitude|northing|easting|ortho_[xy])$", re.IGNORECASE)
+IMPORT_ALGORITHM_ID = "fers:importhyperspectralproduct"
+
+
+def import_command(product_path: str) -> str:
+    """How to import a sensor product first: the toolbox entry and the exact qgis_process command."""
+    output = os.path.splitext(product_path)[0] + "_imported.tif"
+    return (f"Processing Toolbox > FERS > Import hyperspectral product, or: qgis_process run {IMPORT_ALGORITHM_ID} "
+            f"-- INPUT='{product_path}' OUTPUT='{output}'")
+
+
+def _check_band_axis(dataset: gdal.Dataset, path: str) -> None:
+    """Refuse a cube whose bands run along a spatial NetCDF dimension, before any pixel is scored as a band."""
+    extra = (dataset.GetMetadataItem("NETCDF_DIM_EXTRA") or "").strip("{}")
+    spatial = [name.strip() for name in extra.split(",") if SPATIAL_DIMENSIONS.match(name.strip())]
+    if not spatial:
+        return
+    is_product = path.lower().endswith((".nc", ".nc4", ".h5", ".he5"))
+    raise InputError(
+        f"{os.path.basename(path)}: its bands run along the NetCDF dimension '{spatial[0]}', a spatial axis (GDAL "
+        f"read the image's lines as bands), so its spectra would be wrong. Import the NetCDF product "
+        f"{'' if is_product else '(not a GDAL export of it) '}instead: "
+        f"{import_command(path if is_product else 'PRODUCT.nc')}")
 
 
 def _wavelength_nm(band: gdal.Band) -> Optional[float]:
@@ -85,6 +118,7 @@ def _wavelength_nm(band: gdal.Band) -> Optional[float]:
 def describe_raster(path: str) -> RasterInfo:
     """Read a raster's geometry, band types, nodata values, names and wavelengths."""
     dataset = open_dataset(path)
+    _check_band_axis(dataset, path)
     bands = [dataset.GetRasterBand(index + 1) for index in range(dataset.RasterCount)]
     dtypes = []
     for band in bands:
@@ -339,6 +373,11 @@ class RasterWriter:
             if wavelength is not None:
                 band.SetMetadata({"wavelength": f"{wavelength:g}", "wavelength_units": "nanometers"})
         return self
+
+    def set_metadata(self, items: Dict[str, str], domain: str = "", band: Optional[int] = None) -> None:
+        """Add metadata items to the output (or to its 1-based ``band``), e.g. ENVI-domain spectral lists."""
+        target = self._dataset if band is None else self._dataset.GetRasterBand(band)
+        target.SetMetadata({**(target.GetMetadata(domain) or {}), **items}, domain)
 
     def write(self, first_row: int, values_bhw: np.ndarray, valid_hw: np.ndarray, first_column: int = 0) -> None:
         """Write a (bands, rows, columns) block at (first_row, first_column); invalid pixels become nodata."""

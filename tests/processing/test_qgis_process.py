@@ -124,3 +124,20 @@ def test_qgis_process_reproduces_the_evaluation_cli_on_real_scenes(tmp_path):
         ours = evaluate_scene(through_qgis_process, EVAL_DIR, name, str(tmp_path))
         cli = evaluate_scene(cli_detector, EVAL_DIR, name, str(tmp_path))
         assert abs(ours.auc - cli.auc) <= 1e-4, (name, ours.auc, cli.auc)
+
+
+def test_qgis_process_runs_rx_on_an_emit_subdataset_name(qgis_process, tmp_path):
+    """Before: the subdataset name NETCDF:"file.nc":reflectance was "not found"; now the product is imported on
+    the fly and scored on its map grid."""
+    pytest.importorskip("netCDF4", reason="building the EMIT test product needs netCDF4")
+    from tests.product_files import EMIT_GEOTRANSFORM, write_emit_l2a
+
+    granule = write_emit_l2a(tmp_path)
+    output = str(tmp_path / "rx.tif")
+    completed = qgis_process("run", ALGORITHM, "--", f'INPUT=NETCDF:"{granule.path}":reflectance',
+                             f"OUTPUT={output}")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    written = read_raster(output)
+    assert written.cube_bhw.shape == (1,) + granule.glt_x.shape
+    assert written.geotransform == pytest.approx(EMIT_GEOTRANSFORM)
+    assert same_crs(written.projection_wkt, 4326)

@@ -12,6 +12,7 @@ from ...core.enhancement import FersOptions, detect_fers
 from ...core.errors import FersError
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
+from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 from .detect_rx import LOCAL_RX_HELP
@@ -92,6 +93,7 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
                            scale_scores=self.parameterAsBoolean(parameters, self.SCALE, context),
                            use_gpu=self.use_gpu(parameters, context))
 
+    @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
@@ -110,6 +112,7 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
             return ""
         return self.window_problem(options.inner_window, options.outer_window)
 
+    @imports_product_input
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
         _, mask_path = self.raster_source(parameters, self.MASK, context)

@@ -12,6 +12,7 @@ from ...core.detection import DETECTORS, RxOptions, detect_rx
 from ...core.errors import FersError
 from ...core.progress import Stage
 from ..feedback import FeedbackProgress
+from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 
@@ -89,6 +90,7 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("RX anomaly scores")))
         self.add_decision_parameters()
 
+    @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
@@ -116,6 +118,7 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
             parameters[self.BANDS] = value.replace(",", ";")
         return tuple(self.parameterAsInts(parameters, self.BANDS, context))
 
+    @imports_product_input
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
         _, mask_path = self.raster_source(parameters, self.MASK, context)

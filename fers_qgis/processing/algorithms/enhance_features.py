@@ -8,6 +8,7 @@ from qgis.core import (
 from ...core.enhancement import enhance_features
 from ...core.errors import FersError
 from ..feedback import FeedbackProgress
+from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .fers_model import MODEL_HELP, FersModelParameters
 
@@ -48,6 +49,7 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.SPATIAL_OUTPUT, self.tr("Spatial features"), optional=True, createByDefault=False))
 
+    @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
         problem = self.unreadable_raster(parameters, context, (self.INPUT, self.MASK))
         if problem:
@@ -60,6 +62,7 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
             self.model_problem(parameters, context)
         return (False, problem) if problem else (True, "")
 
+    @imports_product_input
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         layer, input_path = self.raster_source(parameters, self.INPUT, context)
         _, mask_path = self.raster_source(parameters, self.MASK, context)
