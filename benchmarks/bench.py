@@ -4,7 +4,7 @@ Synthetic rasters are generated in a temporary folder (never committed). Every m
 child process, so its peak resident memory (from ``wait4``) is that job's alone, imports included.
 
 ``python -m benchmarks.bench [--sizes 100 1000 3000] [--bands 200] [--dtypes float32 uint16] [--skip-peers]
-[--jobs ours-local-rx spectral-local-rx]``
+[--jobs ours-global-rx ...]``
 
 Peers: Spectral Python's ``spectral.rx`` (global and windowed, in memory) and the training package's torch
 pipeline (``training.inference``: the whole scene in memory, as the published code runs), on the same untrained
@@ -164,11 +164,9 @@ def jobs_for(size: int, dtype: str, args) -> List[str]:
     if size > 1000 and dtype != "float32":
         return []
     jobs = []
-    for job in JOBS:
+    for job in args.jobs:
         if "local" in job and (size > LOCAL_MAX_SIZE or (job.startswith("spectral") and (
                 dtype != "float32" or size > PEER_LOCAL_MAX_SIZE))):
-            continue
-        if args.jobs and job not in args.jobs:
             continue
         if not job.startswith("ours") and args.skip_peers:
             continue
@@ -190,7 +188,7 @@ def main(argv=None) -> int:
     parser.add_argument("--bands", type=int, default=200)
     parser.add_argument("--dtypes", nargs="+", default=["float32", "uint16"], choices=sorted(GDAL_TYPES))
     parser.add_argument("--skip-peers", action="store_true", help="only our detectors")
-    parser.add_argument("--jobs", nargs="+", choices=sorted(JOBS), help="only these jobs (default: all)")
+    parser.add_argument("--jobs", nargs="+", default=list(JOBS), choices=list(JOBS), help="only these jobs")
     parser.add_argument("--markdown", default="build/bench.md", help="also write the table here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
