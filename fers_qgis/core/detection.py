@@ -179,8 +179,8 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
     components = local_window_components(info, options, whitening.shape[1])
     outer = (min(options.outer_window, info.height), min(options.outer_window, info.width))
     inner = (min(options.inner_window, info.height), min(options.inner_window, info.width))
-    directions = np.ascontiguousarray(whitening[:, ::-1])  # leading principal components first (BLAS needs
-    # positive strides)
+    # Leading principal components first, copied: numpy hands reversed (negative-stride) matrices to no BLAS.
+    directions = np.ascontiguousarray(whitening[:, ::-1])
     if not rule.global_residual:
         directions = directions[:, :components]
     progress.info(f"Local RX models the {components} leading principal components of the background in each "
@@ -190,9 +190,9 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
     strip_rows = local_strip_rows(info.width, statistics_channels, budget)
     pixels_per_solve = max(256, budget // 8 // (8 * 3 * (components + 1) ** 2))
     column_starts = tuple(rx.window_start(np.arange(info.width), size, info.width) for size in (outer[1], inner[1]))
+    strips = whitened_rows(reader, statistics.mean, directions, components, budget // 2)
     # Input rows [carried_first, carried_first + len(valid_hw)) already read: the leading components, the global
     # score of the other components, validity. The next strip's windows share some of them.
-    strips = whitened_rows(reader, statistics.mean, directions, components, budget // 2)
     carried_first, valid_hw = 0, np.zeros((0, info.width), dtype=bool)
     leading_hwk, residual_hw = np.zeros((0, info.width, components)), np.zeros((0, info.width))
     for first_row in range(0, info.height, strip_rows):
