@@ -4,7 +4,12 @@ Synthetic rasters are generated in a temporary folder (never committed). Every m
 child process, so its peak resident memory (from ``wait4``) is that job's alone, imports included.
 
 ``python -m benchmarks.bench [--sizes 100 1000 3000] [--bands 200] [--dtypes float32 uint16] [--skip-peers]
-[--jobs ours-global-rx ...]``
+[--jobs ours-global-rx ...] [--runners python qgis_process]``
+
+Our jobs also run through QGIS's own runner, ``qgis_process`` (the Processing algorithm in a throw-away profile,
+as ``scripts/qgis_process.py`` runs it): that is the user's number, and QGIS's process differs from plain Python
+(Debian's links GSL's reference CBLAS first: ``fers_qgis/core/linalg.py``). Each QGIS row gives its ratio to
+the plain Python run of the same job; the notes give the job's own time, without process start and imports.
 
 Peers: Spectral Python's ``spectral.rx`` (global and windowed, in memory) and the training package's torch
 pipeline (``training.inference``: the whole scene in memory, as the published code runs), on the same untrained
@@ -14,11 +19,12 @@ fails, and the table says so.
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from osgeo import gdal
@@ -29,6 +35,7 @@ GDAL_TYPES = {"float32": gdal.GDT_Float32, "uint16": gdal.GDT_UInt16}
 LOCAL_WINDOWS = (3, 15)  # the plugin's default windows
 LOCAL_MAX_SIZE = 1000  # our local RX: the largest raster it is benchmarked on within make bench's time
 PEER_LOCAL_MAX_SIZE = 100  # Spectral Python solves a covariance per pixel from scratch: 100 s at 100 x 100 x 200
+QGIS_MAX_SIZE = 1000  # through qgis_process on float32 rasters up to this size (make bench within 15 minutes)
 
 
 def write_benchmark_raster(path: str, size: int, bands: int, dtype: str, seed: int = 0) -> None:
@@ -57,10 +64,14 @@ def write_benchmark_raster(path: str, size: int, bands: int, dtype: str, seed: i
 # Child-process job bodies: {src} raster in, {out} file out, {run} an exported model's training run, {model} its
 # spectral ONNX file. Each exits 0 on success; what it prints last becomes the row's note.
 JOBS = {
-    "ours-global-rx": "from fers_qgis.core.detection import detect_rx; detect_rx({src!r}, {out!r})",
-    "ours-local-rx": ("from fers_qgis.core.detection import detect_rx, RxOptions; detect_rx({src!r}, {out!r}, "
-                      "RxOptions(detector='local'))"),
-    "ours-fers": "from fers_qgis.core.enhancement import detect_fers; detect_fers({src!r}, {out!r}, {model!r})",
+    "ours-global-rx": ("from fers_qgis.core.detection import detect_rx; "
+                       "summary = detect_rx({src!r}, {out!r}); print(f'job {{summary.seconds:.2f}} s')"),
+    "ours-local-rx": ("from fers_qgis.core.detection import detect_rx, RxOptions; "
+                      f"options = RxOptions(detector='local', inner_window={LOCAL_WINDOWS[0]}, "
+                      f"outer_window={LOCAL_WINDOWS[1]}); "
+                      "summary = detect_rx({src!r}, {out!r}, options); print(f'job {{summary.seconds:.2f}} s')"),
+    "ours-fers": ("from fers_qgis.core.enhancement import detect_fers; summary = detect_fers({src!r}, {out!r}, "
+                  "{model!r}); print(f'job {{summary.seconds:.2f}} s')"),
     "spectral-global-rx": ("import numpy as np, spectral; from osgeo import gdal; "
                            "d = gdal.Open({src!r}); x = np.moveaxis(d.ReadAsArray(), 0, -1); "
                            "spectral.rx(x)"),
@@ -69,6 +80,14 @@ JOBS = {
                           f"spectral.rx(x, window={LOCAL_WINDOWS})"),
     "torch-fers": "from training.inference import scene_scores; scene_scores({run!r}, {src!r})",
 }
+# Our jobs as qgis_process runs them: the Processing algorithm and the parameters that make the same core call.
+QGIS_JOBS = {
+    "ours-global-rx": ("fers:detectanomaliesrx", {}),
+    "ours-local-rx": ("fers:detectanomaliesrx", {"DETECTOR": "1", "INNER_WINDOW": str(LOCAL_WINDOWS[0]),
+                                                 "OUTER_WINDOW": str(LOCAL_WINDOWS[1])}),
+    "ours-fers": ("fers:detectanomaliesfers", {"MODEL_FILE": "{model}"}),
+}
+RUNNERS = ("python", "qgis_process")
 # The peer each of our jobs is compared with.
 PEERS = {"ours-global-rx": "spectral-global-rx", "ours-local-rx": "spectral-local-rx", "ours-fers": "torch-fers"}
 # A job that asks the FERS run to stop after a few seconds and prints how long stopping took.
@@ -123,11 +142,47 @@ MEMORY_LIMIT = ("import resource; limit = int({limit}); resource.setrlimit(resou
 
 
 def measure(code: str) -> Tuple[Optional[float], Optional[float], str]:
-    """(seconds, peak MB, note) of a job in a fresh process; seconds None where it failed (e.g. out of memory)."""
+    """(seconds, peak MB, note) of a job in a fresh Python process; seconds None where it failed (e.g. out of
+    memory)."""
+    seconds, peak, lines = measure_command([sys.executable, "-c", MEMORY_LIMIT.format(limit=memory_limit()) + code],
+                                           dict(os.environ))
+    return seconds, peak, lines[-1] if lines else ""
+
+
+def measure_in_qgis(job: str, source: str, output: str, model: str, profile: str
+                    ) -> Tuple[Optional[float], Optional[float], str]:
+    """(seconds, peak MB, note) of one of our jobs run by qgis_process; the note is the job's own time."""
+    from scripts import qgis_process
+
+    algorithm, parameters = QGIS_JOBS[job]
+    arguments = [f"{key}={value.format(model=model)}" for key, value in
+                 {"INPUT": source, **parameters, "OUTPUT": output}.items()]
+    seconds, peak, lines = measure_command([qgis_process.QGIS_PROCESS, "run", algorithm, "--", *arguments],
+                                           qgis_process.headless_environment(profile))
+    if seconds is None:
+        return seconds, peak, lines[-1]
+    # The algorithm's summary line: "Scored N valid pixels ... in 7.9 s."
+    job_time = [match.group(1) for match in map(re.compile(r"^Scored .* in ([0-9.]+) s\.$").match, lines) if match]
+    return seconds, peak, f"job {job_time[-1]} s" if job_time else ""
+
+
+def prepare_qgis_profile(profile: str) -> None:
+    """A throw-away QGIS profile with the plugin enabled and this venv's onnxruntime where the plugin looks."""
+    from scripts import qgis_process
+
+    enabled = qgis_process.run(["plugins", "enable", qgis_process.PLUGIN_NAME], profile)
+    if enabled.returncode != 0:
+        raise RuntimeError(enabled.stdout + enabled.stderr)
+    qgis_process.provide_onnxruntime(profile)
+
+
+def measure_command(command: List[str], environment: Dict[str, str]
+                    ) -> Tuple[Optional[float], Optional[float], List[str]]:
+    """(seconds, peak MB, lines printed) of a command; where it failed, seconds None and one line saying why."""
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as error:
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", MEMORY_LIMIT.format(limit=memory_limit()) + code], stdout=output,
-                                 stderr=error, env={**os.environ, "OMP_NUM_THREADS": str(os.cpu_count())})
+        child = subprocess.Popen(command, stdout=output, stderr=error, stdin=subprocess.DEVNULL,
+                                 env={**environment, "OMP_NUM_THREADS": str(os.cpu_count())})
         _, status, usage = os.wait4(child.pid, 0)  # the child's own peak resident memory
         child.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
@@ -136,8 +191,8 @@ def measure(code: str) -> Tuple[Optional[float], Optional[float], str]:
         lines = output.read().decode(errors="replace").strip().splitlines()
         failure = error.read().decode(errors="replace").strip().splitlines()
     if child.returncode != 0:
-        return None, usage.ru_maxrss / 1024, ("failed: " + (failure[-1] if failure else f"exit {status}"))[:90]
-    return seconds, usage.ru_maxrss / 1024, lines[-1] if lines else ""
+        return None, usage.ru_maxrss / 1024, [("failed: " + (failure[-1] if failure else f"exit {status}"))[:90]]
+    return seconds, usage.ru_maxrss / 1024, lines
 
 
 def machine_description() -> str:
@@ -168,7 +223,7 @@ def jobs_for(size: int, dtype: str, args) -> List[str]:
         if "local" in job and (size > LOCAL_MAX_SIZE or (job.startswith("spectral") and (
                 dtype != "float32" or size > PEER_LOCAL_MAX_SIZE))):
             continue
-        if not job.startswith("ours") and args.skip_peers:
+        if not job.startswith("ours") and (args.skip_peers or "python" not in args.runners):
             continue
         jobs.append(job)
     return jobs
@@ -182,6 +237,23 @@ def peer_too_big(job: str, size: int, bands: int, dtype: str) -> str:
     return f"cannot run: needs about {need / 2**30:.0f} GiB in memory, more than {memory_limit() / 2**30:.0f} GiB"
 
 
+def best_of(repeat: int, measurement, *arguments) -> Tuple[Optional[float], Optional[float], str]:
+    """The fastest of ``repeat`` runs of a measurement, or the first failure."""
+    runs = []
+    for _ in range(max(1, repeat)):
+        runs.append(measurement(*arguments))
+        if runs[-1][0] is None:
+            return runs[-1]
+    return min(runs, key=lambda run: run[0])
+
+
+def table_row(label: str, job: str, values: int, seconds: Optional[float], peak: float, time_ratio: str,
+              memory_ratio: str, qgis_ratio: str, note: str) -> str:
+    """One row of the table; a failed run (seconds None) shows dashes."""
+    timing = f"{seconds:.2f} | {values / seconds / 1e6:.1f}" if seconds else "- | -"
+    return f"| {label} | {job} | {timing} | {peak:.0f} | {time_ratio} | {memory_ratio} | {qgis_ratio} | {note} |"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 3000])
@@ -189,18 +261,28 @@ def main(argv=None) -> int:
     parser.add_argument("--dtypes", nargs="+", default=["float32", "uint16"], choices=sorted(GDAL_TYPES))
     parser.add_argument("--skip-peers", action="store_true", help="only our detectors")
     parser.add_argument("--jobs", nargs="+", default=list(JOBS), choices=list(JOBS), help="only these jobs")
+    parser.add_argument("--runners", nargs="+", default=list(RUNNERS), choices=RUNNERS,
+                        help=f"run our jobs in plain Python, through qgis_process (float32 rasters up to "
+                             f"{QGIS_MAX_SIZE} px a side), or both")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each of our jobs this many times and keep the fastest (a busy machine's noise)")
     parser.add_argument("--markdown", default="build/bench.md", help="also write the table here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     lines = [f"machine: {machine_description()}", "",
-             "| raster | job | seconds | Mpx x bands / s | peak MB | ours / peer time | ours / peer memory | note |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| raster | job | seconds | Mpx x bands / s | peak MB | ours / peer time | ours / peer memory | "
+             "QGIS / Python time | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory(prefix="fers-bench-") as folder:
         # Made in a child: this process must stay small, its resident memory counts in every child's peak.
         subprocess.run([sys.executable, "-c", f"from benchmarks.bench import make_benchmark_model as make; "
                         f"make({folder!r})"], check=True, capture_output=True)
         run, model = benchmark_model_paths(folder)
+        profile = os.path.join(folder, "qgis-profile")
+        if "qgis_process" in args.runners:
+            subprocess.run([sys.executable, "-c", f"from benchmarks.bench import prepare_qgis_profile as prepare; "
+                            f"prepare({profile!r})"], check=True, capture_output=True)
         for size in args.sizes:
             for dtype in args.dtypes:
                 jobs = jobs_for(size, dtype, args)
@@ -216,25 +298,33 @@ def main(argv=None) -> int:
                 for job in sorted(jobs, key=lambda name: name.startswith("ours")):
                     too_big = peer_too_big(job, size, args.bands, dtype)
                     if too_big:
-                        lines.append(f"| {label} | {job} | - | - | - | | | {too_big} |")
+                        lines.append(f"| {label} | {job} | - | - | - | | | | {too_big} |")
                         print(lines[-1], flush=True)
                         continue
-                    code = JOBS[job].format(src=source, out=os.path.join(folder, f"{job}.tif"), run=run, model=model)
-                    seconds, peak, note = results[job] = measure(code)
-                    ratios = ["", ""]
-                    peer = results.get(PEERS.get(job, ""))
-                    if peer and seconds:
-                        ratios = [f"{seconds / peer[0]:.2f}" if peer[0] else "peer failed",
-                                  f"{peak / peer[1]:.2f}" if peer[0] else ""]
-                    rate = f"{size * size * args.bands / seconds / 1e6:.1f}" if seconds else "-"
-                    row = (f"| {label} | {job} | {seconds:.2f} | " if seconds else f"| {label} | {job} | - | ") + \
-                        f"{rate} | {peak:.0f} | {ratios[0]} | {ratios[1]} | {note} |"
-                    lines.append(row)
-                    print(row, flush=True)
-                if size == max(args.sizes) and dtype == "float32" and "ours-fers" in jobs:
+                    output = os.path.join(folder, f"{job}.tif")
+                    if job.startswith("ours") and "python" not in args.runners:
+                        python = None
+                    else:
+                        code = JOBS[job].format(src=source, out=output, run=run, model=model)
+                        python = results[job] = best_of(args.repeat if job.startswith("ours") else 1, measure, code)
+                        peer = results.get(PEERS.get(job, ""))
+                        ratios = [f"{python[0] / peer[0]:.2f}" if peer[0] else "peer failed",
+                                  f"{python[1] / peer[1]:.2f}" if peer[0] else ""] if peer and python[0] else ["", ""]
+                        lines.append(table_row(label, job, size * size * args.bands, python[0], python[1], *ratios, "",
+                                               python[2]))
+                        print(lines[-1], flush=True)
+                    if job.startswith("ours") and "qgis_process" in args.runners and size <= QGIS_MAX_SIZE \
+                            and dtype == "float32":
+                        seconds, peak, note = best_of(args.repeat, measure_in_qgis, job, source, output, model, profile)
+                        ratio = f"{seconds / python[0]:.2f}" if seconds and python and python[0] else ""
+                        lines.append(table_row(label, f"{job} in qgis_process", size * size * args.bands, seconds,
+                                               peak, "", "", ratio, note))
+                        print(lines[-1], flush=True)
+                if size == max(args.sizes) and dtype == "float32" and "python" in args.runners \
+                        and "ours-fers" in args.jobs:
                     _, peak, note = measure(CANCEL_JOB.format(src=source, out=os.path.join(folder, "cancel.tif"),
                                                               model=model))
-                    lines.append(f"| {label} | ours-fers cancelled after 10 s | | | {peak:.0f} | | | {note} |")
+                    lines.append(f"| {label} | ours-fers cancelled after 10 s | | | {peak:.0f} | | | | {note} |")
                     print(lines[-1], flush=True)
                 os.remove(source)
     lines += ["", f"make bench took {time.perf_counter() - started:.0f} s"]

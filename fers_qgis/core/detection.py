@@ -8,7 +8,7 @@ from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import rx
+from . import linalg, rx
 from .errors import InputError
 from .memory import release_free_memory
 from .progress import Progress, Stage
@@ -160,7 +160,7 @@ def whitened_rows(reader, mean: np.ndarray, directions: np.ndarray, components: 
         residual_hw = np.empty((rows, width))
         for chunk in row_chunks(rows, width, len(reader.bands) + directions.shape[1]):
             pixels_nc = cube_bhw[:, chunk].reshape(cube_bhw.shape[0], -1).T
-            whitened_nk = (pixels_nc - mean) @ directions
+            whitened_nk = linalg.matmul(pixels_nc - mean, directions)
             leading_hwk[chunk] = whitened_nk[:, :components].reshape(-1, width, components)
             rest = whitened_nk[:, components:]
             residual_hw[chunk] = np.einsum("nk,nk->n", rest, rest).reshape(-1, width)

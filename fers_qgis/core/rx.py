@@ -11,6 +11,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from . import linalg
+
 
 class BackgroundStatistics:
     """Streaming mean and covariance of pixel spectra (Chan et al. pairwise update, float64)."""
@@ -27,7 +29,7 @@ class BackgroundStatistics:
             return
         block_mean = pixels_nc.mean(axis=0, dtype=np.float64)
         centred = pixels_nc - block_mean
-        block_scatter = centred.T @ centred
+        block_scatter = linalg.gram(centred)
         total = self.count + count
         delta = block_mean - self.mean
         self._scatter += block_scatter + np.outer(delta, delta) * (self.count * count / total)
@@ -60,7 +62,7 @@ def whitening_matrix(covariance: np.ndarray, relative_cutoff: Optional[float] = 
 
 def rx_scores(pixels_nc: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> np.ndarray:
     """Global RX score of each pixel: squared Mahalanobis distance to ``mean`` under the whitening matrix."""
-    whitened = (pixels_nc - mean) @ whitening
+    whitened = linalg.matmul(pixels_nc - mean, whitening)
     return np.einsum("nk,nk->n", whitened, whitened)
 
 

@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from . import linalg
 from .errors import InputError
 
 BAND_MODES = ("first", "resample")
@@ -59,7 +60,8 @@ def to_model_bands(cube_bhw: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     selected = np.flatnonzero(matrix.sum(axis=0))
     if np.array_equal(matrix, np.eye(matrix.shape[1])[selected]) and selected.size == matrix.shape[0]:
         return cube_bhw[selected]
-    return np.tensordot(matrix, cube_bhw, axes=(1, 0))
+    pixels_bn = cube_bhw.reshape(cube_bhw.shape[0], -1)
+    return linalg.matmul(matrix, pixels_bn).reshape(matrix.shape[0], *cube_bhw.shape[1:])
 
 
 @dataclass(frozen=True)
