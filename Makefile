@@ -13,7 +13,7 @@ export QT_QPA_PLATFORM := offscreen
 
 .PHONY: setup test demo eval bench package clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENV)/bin/fers
 
 $(STAMP): requirements.txt
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
@@ -22,6 +22,10 @@ $(STAMP): requirements.txt
 	@test -x $(PYTHON) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
+
+# The console command `fers` (the command line, fers_qgis/cli.py) of this checkout.
+$(VENV)/bin/fers: scripts/fers $(STAMP)
+	install -m 755 scripts/fers $@
 
 test: setup
 	$(PYTHON) -m pytest

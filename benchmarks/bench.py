@@ -3,8 +3,8 @@
 Synthetic rasters are generated in a temporary folder (never committed). Every measurement runs in a fresh
 child process, so its peak resident memory (from ``wait4``) is that job's alone, imports included.
 
-``python -m benchmarks.bench [--sizes 100 1000 3000] [--bands 200] [--dtypes float32 uint16] [--skip-peers]
-[--jobs ours-global-rx ...] [--runners python qgis_process]``
+``python -m benchmarks.bench [--cases detectors split] [--sizes 100 1000 3000] [--bands 200]
+[--dtypes float32 uint16] [--skip-peers] [--jobs ours-global-rx ...] [--runners python qgis_process] [--split-size 3000]``
 
 Our jobs also run through QGIS's own runner, ``qgis_process`` (the Processing algorithm in a throw-away profile,
 as ``scripts/qgis_process.py`` runs it): that is the user's number, and QGIS's process differs from plain Python
@@ -15,6 +15,10 @@ Peers: Spectral Python's ``spectral.rx`` (global and windowed, in memory) and th
 pipeline (``training.inference``: the whole scene in memory, as the published code runs), on the same untrained
 B = 50 networks that our ONNX pipeline runs. Children may use 80% of physical memory; a peer that needs more
 fails, and the table says so.
+
+Case ``split``: split mode (``fers detect --split``, ``fers_qgis/split.py``) of global RX and FERS on a uint16
+raster, on a Dask LocalCluster of 1 and 2 worker processes, against the single-process engine, and what the
+cluster itself costs per task and per byte moved between workers (docs/SCALING.md).
 """
 import argparse
 import os
@@ -135,6 +139,54 @@ def benchmark_model_paths(folder: str) -> Tuple[str, str]:
     return os.path.join(folder, "model_run"), os.path.join(folder, "models", "bench.spectral.onnx")
 
 
+# Split mode on a LocalCluster of {workers} processes; prints the cluster's start time and each stage's.
+SPLIT_JOB = """
+import logging, time
+from distributed import Client, LocalCluster
+from fers_qgis.split import split_fers, split_rx
+stages = []
+class Stages(logging.Handler):
+    def emit(self, record):
+        stages.append(record.getMessage())
+log = logging.getLogger("fers_qgis.split")
+log.setLevel(logging.INFO)
+log.addHandler(Stages())
+started = time.perf_counter()
+with LocalCluster(n_workers={workers}, threads_per_worker=1, processes=True, dashboard_address=":0",
+                  silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    ready = time.perf_counter()
+    {call}
+print("; ".join([f"cluster start {{ready - started:.1f}} s"] + stages))
+"""
+SPLIT_CALLS = {"split-global-rx": "split_rx(client, {src!r}, {out!r})",
+               "split-fers": "split_fers(client, {src!r}, {out!r}, {model!r})"}
+SPLIT_SINGLE = {"split-global-rx": "ours-global-rx", "split-fers": "ours-fers"}
+SPLIT_WORKERS = (1, 2)
+# The cluster's own costs on 2 workers: a round trip of 1000 empty tasks, and 256 MB moved between two workers.
+OVERHEAD_JOB = """
+import logging, time
+import numpy as np
+from distributed import Client, LocalCluster
+with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                  silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    first, second = list(client.scheduler_info()["workers"])
+    client.gather(client.map(abs, range(100), pure=False))
+    started = time.perf_counter()
+    client.gather(client.map(abs, range(1000), pure=False))
+    per_task = (time.perf_counter() - started) / 1000
+    data = client.submit(np.ones, 2**25, workers=[first], pure=False)
+    client.submit(np.sum, data, workers=[first], pure=False).result()
+    started = time.perf_counter()
+    client.submit(np.sum, data, workers=[first], pure=False).result()
+    local = time.perf_counter() - started
+    started = time.perf_counter()
+    client.submit(np.sum, data, workers=[second], pure=False).result()
+    moved = time.perf_counter() - started - local
+print(f"{per_task * 1000:.2f} ms per task; {2**28 / moved / 2**20:.0f} MB/s between workers "
+      f"({moved / 2**28 * 1e9:.2f} ns per byte)")
+"""
+
+
 # Children may use at most 80% of physical memory: an in-memory peer too big for the machine fails with a
 # MemoryError instead of driving the machine into swap or the OOM killer. Set by the child itself: a preexec_fn
 # would make subprocess fork instead of vfork, and the forked copy of this process would count in the child's peak.
@@ -237,6 +289,36 @@ def peer_too_big(job: str, size: int, bands: int, dtype: str) -> str:
     return f"cannot run: needs about {need / 2**30:.0f} GiB in memory, more than {memory_limit() / 2**30:.0f} GiB"
 
 
+def run_split_cases(folder: str, model: str, size: int, bands: int) -> List[str]:
+    """Split mode against the single-process engine on one uint16 raster, and the cluster's own costs; table rows."""
+    rows = ["| case | workers | seconds | Mpx x bands / s | peak MB (largest process) | single / split | stages |",
+            "|---|---|---|---|---|---|---|"]
+    print("\n".join(rows), flush=True)
+    _, _, note = measure(OVERHEAD_JOB)
+    rows.append(f"| cluster costs (2 workers) | 2 | | | | | {note} |")
+    print(rows[-1], flush=True)
+    source = os.path.join(folder, f"split_{size}_uint16.tif")
+    subprocess.run([sys.executable, "-c", f"from benchmarks.bench import write_benchmark_raster as w; "
+                    f"w({source!r}, {size}, {bands}, 'uint16')"], check=True)
+    rate = size * size * bands / 1e6
+    for case, single in SPLIT_SINGLE.items():
+        paths = dict(src=source, out=os.path.join(folder, f"{case}.tif"), model=model)
+        single_seconds, peak, _ = measure(JOBS[single].format(**paths))
+        rows.append(f"| {single} (single process) | - | {single_seconds:.1f} | {rate / single_seconds:.1f} | "
+                    f"{peak:.0f} | | |" if single_seconds else f"| {single} | - | failed | | | | |")
+        print(rows[-1], flush=True)
+        for workers in SPLIT_WORKERS:
+            if os.path.exists(paths["out"]):
+                os.remove(paths["out"])
+            seconds, peak, note = measure(SPLIT_JOB.format(workers=workers, call=SPLIT_CALLS[case].format(**paths)))
+            ratio = f"{single_seconds / seconds:.2f}" if seconds and single_seconds else ""
+            rows.append(f"| {case} | {workers} | {seconds:.1f} | {rate / seconds:.1f} | {peak:.0f} | {ratio} | "
+                        f"{note} |" if seconds else f"| {case} | {workers} | - | | {peak:.0f} | | {note} |")
+            print(rows[-1], flush=True)
+    os.remove(source)
+    return rows
+
+
 def best_of(repeat: int, measurement, *arguments) -> Tuple[Optional[float], Optional[float], str]:
     """The fastest of ``repeat`` runs of a measurement, or the first failure."""
     runs = []
@@ -267,7 +349,22 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each of our jobs this many times and keep the fastest (a busy machine's noise)")
     parser.add_argument("--markdown", default="build/bench.md", help="also write the table here")
+    parser.add_argument("--cases", nargs="+", default=["detectors", "split"], choices=["detectors", "split"],
+                        help="detectors: ours against the peers; split: split mode on 1 and 2 workers")
+    parser.add_argument("--split-size", type=int, default=3000, help="side of the split-mode raster, pixels")
     args = parser.parse_args(argv)
+    if "split" in args.cases:
+        with tempfile.TemporaryDirectory(prefix="fers-bench-") as folder:
+            subprocess.run([sys.executable, "-c", f"from benchmarks.bench import make_benchmark_model as make; "
+                            f"make({folder!r})"], check=True, capture_output=True)
+            rows = [f"machine: {machine_description()}", ""] + run_split_cases(
+                folder, benchmark_model_paths(folder)[1], args.split_size, args.bands)
+        split_markdown = os.path.join(os.path.dirname(os.path.abspath(args.markdown)), "bench_split.md")
+        os.makedirs(os.path.dirname(split_markdown), exist_ok=True)
+        with open(split_markdown, "w") as handle:
+            handle.write("\n".join(rows) + "\n")
+    if "detectors" not in args.cases:
+        return 0
     started = time.perf_counter()
     lines = [f"machine: {machine_description()}", "",
              "| raster | job | seconds | Mpx x bands / s | peak MB | ours / peer time | ours / peer memory | "

@@ -35,7 +35,8 @@ def write_raster(path, cube_bhw: np.ndarray, geotransform: Sequence[float] = TES
         gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(dtype)
     bands, height, width = cube_bhw.shape
     driver = gdal.GetDriverByName("GTiff")
-    dataset = driver.Create(str(path), width, height, bands, gdal_type)
+    # Every band a spectral band: without PHOTOMETRIC, GDAL writes 3 or 4 Byte bands as RGB(A), band 4 an alpha.
+    dataset = driver.Create(str(path), width, height, bands, gdal_type, ["PHOTOMETRIC=MINISBLACK"])
     dataset.SetGeoTransform(tuple(geotransform))
     if epsg is not None:
         srs = osr.SpatialReference()

@@ -2,11 +2,12 @@
 runs them. Each case ends in a clear message or a correct result, and never in a partial or corrupt output."""
 import os
 import random
+import re
 import stat
 
 import numpy as np
 import pytest
-from osgeo import gdal
+from osgeo import gdal, osr
 
 pytest.importorskip("torch", reason="the FERS cases export a small model with torch")
 pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
@@ -15,7 +16,7 @@ import processing  # noqa: E402
 from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback  # noqa: E402
 
 from tests.fers_models import ExportedModelSet  # noqa: E402
-from tests.helpers import read_raster, write_raster  # noqa: E402
+from tests.helpers import TEST_GEOTRANSFORM, read_raster, same_crs, write_raster  # noqa: E402
 
 RX = "fers:detectanomaliesrx"
 FERS = "fers:detectanomaliesfers"
@@ -65,13 +66,10 @@ def refused_cases(tmp_path, model):
     all_nodata = np.full((4, 10, 10), -1.0, dtype=np.float32)
     few_valid = np.full((8, 10, 10), -1.0, dtype=np.float32)
     few_valid[:, 0, :5] = noise(8, 1, 5)[:, 0]
-    nan_band = noise(4, 10, 10)
-    nan_band[2] = np.nan
     return {
         "single band": (RX, lambda: raster(noise(1, 10, 10)), {}, "at least 2 bands"),
         "fewer valid pixels than bands": (RX, lambda: raster(few_valid, nodata=-1.0), {}, "more valid pixels"),
         "all nodata": (RX, lambda: raster(all_nodata, nodata=-1.0), {}, "no valid pixels"),
-        "a band entirely NaN": (RX, lambda: raster(nan_band), {}, "no valid pixels"),
         "1 x 1 raster": (RX, lambda: raster(noise(3, 1, 1)), {}, "more valid pixels"),
         "constant raster": (RX, lambda: raster(np.full((4, 9, 9), 7, np.float32)), {}, "constant"),
         "corrupted GeoTIFF": (RX, corrupt, {}, "cannot be read|failed"),
@@ -90,7 +88,7 @@ def refused_cases(tmp_path, model):
     }
 
 
-CASES = ["single band", "fewer valid pixels than bands", "all nodata", "a band entirely NaN", "1 x 1 raster",
+CASES = ["single band", "fewer valid pixels than bands", "all nodata", "1 x 1 raster",
          "constant raster", "corrupted GeoTIFF", "output path equal to input", "missing output folder",
          "output not a GeoTIFF", "FERS model with more bands than the raster",
          "FERS raster smaller than the model's smallest tile", "FERS foreign ONNX model", "FERS truncated ONNX model"]
@@ -134,10 +132,10 @@ def scores_of(algorithm, source, tmp_path, **extra):
 def test_nan_and_inf_blocks_become_nodata_and_the_rest_is_scored(tmp_path):
     cube = noise(5, 30, 30)
     cube[:, 5:10, 5:10] = np.nan
-    cube[2, 20:25, 0:30] = np.inf
+    cube[2, 20, 0:30] = np.inf  # 3% of the pixels: those pixels go, not the band (see the bad-band tests)
     scores = scores_of(RX, write_raster(tmp_path / "in.tif", cube), tmp_path)
     invalid = np.zeros((30, 30), dtype=bool)
-    invalid[5:10, 5:10] = invalid[20:25, :] = True
+    invalid[5:10, 5:10] = invalid[20, :] = True
     np.testing.assert_array_equal(scores == NODATA_OUT, invalid)
     assert np.isfinite(scores).all() and (scores[~invalid] >= 0).all()
 
@@ -199,4 +197,209 @@ def test_cancel_at_a_random_block_leaves_no_output(algorithm, tmp_path, model):
         parameters["MODEL_FILE"] = model.spectral_path
     with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
         processing.run(algorithm, parameters, context=QgsProcessingContext(), feedback=CancelAt())
+    assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sensor products (issue 12): bad bands, GDAL masks, undeclared fill, masks on another grid, GCP swaths.
+
+
+class LogFeedback(QgsProcessingFeedback):
+    """Keeps what the algorithm writes to the log."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def pushInfo(self, info):  # noqa: N802 (QGIS API)
+        super().pushInfo(info)
+        self.lines.append(info)
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+
+def run_logged(algorithm, parameters):
+    """(outputs, log text) of a run through processing.run."""
+    feedback = LogFeedback()
+    return processing.run(algorithm, parameters, context=QgsProcessingContext(), feedback=feedback), feedback.text
+
+
+def spiked(bands, rows, columns, spike_band, seed=0):
+    """Noise with one pixel (5, 6) far out in ``spike_band`` (0-based) only."""
+    cube = noise(bands, rows, columns, seed)
+    cube[spike_band, 5, 6] += 400
+    return cube
+
+
+def test_water_bands_of_real_zeros_under_nodata_zero_are_left_out_not_the_pixels(tmp_path):
+    # int16 reflectance declaring nodata=0 whose water-absorption bands hold real zeros on 80% of the pixels.
+    cube = noise(12, 30, 30, dtype=np.float64) * 10
+    cube[[5, 6]] = np.where(np.random.default_rng(1).random((30, 30)) < 0.8, 0, cube[[5, 6]])
+    source = write_raster(tmp_path / "in.tif", cube, nodata=0, dtype=gdal.GDT_Int16)
+    result, log = run_logged(RX, {"INPUT": source, "OUTPUT": str(tmp_path / "out.tif")})
+    assert (read_raster(result["OUTPUT"]).cube_bhw[0] != NODATA_OUT).all()
+    assert re.search(r"bands 6-7 \(NaN or nodata \(0\) on [78]\d% of the pixels", log)
+
+
+def test_a_band_entirely_nan_is_left_out_and_named(tmp_path):
+    cube = spiked(5, 20, 20, spike_band=0)
+    cube[2] = np.nan
+    result, log = run_logged(RX, {"INPUT": write_raster(tmp_path / "in.tif", cube),
+                                  "OUTPUT": str(tmp_path / "out.tif")})
+    scores = read_raster(result["OUTPUT"]).cube_bhw[0]
+    assert (scores != NODATA_OUT).all() and np.unravel_index(scores.argmax(), scores.shape) == (5, 6)
+    assert "band 3 (no valid value: NaN everywhere)" in log
+
+
+def test_bands_flagged_in_an_envi_bad_band_list_are_left_out(tmp_path):
+    cube = spiked(6, 20, 20, spike_band=4)  # the anomaly shows only in the flagged band
+    dataset = gdal.GetDriverByName("ENVI").Create(str(tmp_path / "in.img"), 20, 20, 6, gdal.GDT_Float32)
+    dataset.SetMetadataItem("bbl", "{1, 1, 1, 1, 0, 1}", "ENVI")
+    dataset.WriteArray(cube)
+    dataset = None
+    result, log = run_logged(RX, {"INPUT": str(tmp_path / "in.img"), "OUTPUT": str(tmp_path / "out.tif")})
+    scores = read_raster(result["OUTPUT"]).cube_bhw[0]
+    assert scores[5, 6] < np.percentile(scores, 99)
+    assert "band 5 (marked bad in the ENVI bad-band list)" in log
+
+
+def test_fers_fills_a_bad_model_band_from_its_neighbours_and_says_so(tmp_path, model):
+    cube = noise(8, 24, 24)
+    cube[2] = np.nan
+    result, log = run_logged(FERS, {"INPUT": write_raster(tmp_path / "in.tif", cube),
+                                    "MODEL_FILE": model.spectral_path, "OUTPUT": str(tmp_path / "out.tif")})
+    assert (read_raster(result["OUTPUT"]).cube_bhw[0] != NODATA_OUT).all()
+    assert "The model reads band 3, which is bad" in log and "interpolated between bands 2 and 4" in log
+
+
+def write_with_gdal_mask(path, cube, fill_hw, kind):
+    """A GeoTIFF whose fill is marked only by a GDAL mask: internal mask, .msk sidecar or alpha band."""
+    bands, rows, columns = cube.shape
+    options = ["PHOTOMETRIC=MINISBLACK"]
+    count = bands + (1 if kind == "alpha band" else 0)
+    gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", "NO" if kind == ".msk sidecar" else "YES")
+    try:
+        dataset = gdal.GetDriverByName("GTiff").Create(str(path), columns, rows, count, gdal.GDT_Float32, options)
+        for index in range(bands):
+            dataset.GetRasterBand(index + 1).WriteArray(cube[index])
+        allowed = np.where(fill_hw, 0, 255).astype(np.uint8)
+        if kind == "alpha band":
+            dataset.GetRasterBand(count).SetColorInterpretation(gdal.GCI_AlphaBand)
+            dataset.GetRasterBand(count).WriteArray(allowed)
+        else:
+            dataset.CreateMaskBand(gdal.GMF_PER_DATASET)
+            dataset.GetRasterBand(1).GetMaskBand().WriteArray(allowed)
+        dataset = None
+    finally:
+        gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", None)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["internal mask", ".msk sidecar", "alpha band"])
+def test_fill_marked_by_a_gdal_mask_is_not_scored(kind, tmp_path):
+    cube = noise(5, 20, 20)
+    fill = np.zeros((20, 20), dtype=bool)
+    fill[:, :7] = True
+    cube[:, fill] = 5000.0  # garbage under the mask: it must take no part in the statistics
+    source = write_with_gdal_mask(tmp_path / "in.tif", cube, fill, kind)
+    assert os.path.exists(source + ".msk") == (kind == ".msk sidecar")
+    result, log = run_logged(RX, {"INPUT": source, "OUTPUT": str(tmp_path / "out.tif")})
+    scores = read_raster(result["OUTPUT"]).cube_bhw[0]
+    np.testing.assert_array_equal(scores == NODATA_OUT, fill)
+    (tmp_path / "out.tif").unlink()
+    swath_only = scores_of(RX, write_raster(tmp_path / "in_swath.tif", cube[:, :, 7:]), tmp_path)
+    np.testing.assert_allclose(scores[:, 7:], swath_only, rtol=1e-4)  # the masked 5000s took no part
+    assert "140 pixels are fill by the raster's own mask" in log
+
+
+@pytest.mark.parametrize("switch", [True, False])
+def test_undeclared_zero_fill_is_left_out_and_counted_unless_turned_off(switch, tmp_path):
+    cube = noise(6, 20, 20)
+    cube[:, :, :5] = 0.0  # a swath edge written as zeros in every band, with no nodata declared
+    result, log = run_logged(RX, {"INPUT": write_raster(tmp_path / "in.tif", cube), "UNDECLARED_FILL": switch,
+                                  "OUTPUT": str(tmp_path / "out.tif")})
+    scores = read_raster(result["OUTPUT"]).cube_bhw[0]
+    assert ((scores[:, :5] == NODATA_OUT).all() and (scores[:, 5:] != NODATA_OUT).all()) == switch
+    assert ("100 pixels hold one value in every band (0)" in log) == switch
+
+
+def test_a_shifted_mask_on_another_grid_is_resampled_onto_the_input_grid(tmp_path):
+    cube = noise(4, 30, 40)
+    source = write_raster(tmp_path / "in.tif", cube)
+    x0, dx, _, y0, _, dy = TEST_GEOTRANSFORM
+    mask = np.ones((30, 40), dtype=np.uint8)
+    mask[0:10, 0:10] = 0
+    shifted = (x0 + 5 * dx, dx, 0.0, y0 + 3 * dy, 0.0, dy)  # 5 columns right, 3 rows down
+    mask_path = write_raster(tmp_path / "in_mask.tif", mask, geotransform=shifted)
+    result, log = run_logged(RX, {"INPUT": source, "MASK": mask_path, "OUTPUT": str(tmp_path / "out.tif")})
+    expected_out = np.zeros((30, 40), dtype=bool)
+    expected_out[:3, :] = expected_out[:, :5] = True      # outside the mask raster
+    expected_out[3:13, 5:15] = True                       # its zeros, where they lie on the map
+    np.testing.assert_array_equal(read_raster(result["OUTPUT"]).cube_bhw[0] == NODATA_OUT, expected_out)
+    assert "resampled onto the input's grid" in log
+
+
+@pytest.mark.parametrize("case, message", [
+    ("another CRS elsewhere", "does not overlap"),
+    ("no georeferencing, another size", "no map georeferencing"),
+])
+def test_a_mask_that_cannot_be_placed_is_refused(case, message, tmp_path):
+    source = write_raster(tmp_path / "in.tif", noise(4, 30, 40))
+    if case == "another CRS elsewhere":
+        mask_path = write_raster(tmp_path / "in_mask.tif", np.ones((30, 40), np.uint8),
+                                 geotransform=(10.0, 0.001, 0, 50.0, 0, -0.001), epsg=4326)
+    else:
+        mask_path = write_raster(tmp_path / "in_mask.tif", np.ones((20, 20), np.uint8),
+                                 geotransform=(0, 1, 0, 0, 0, 1), epsg=None)
+    with pytest.raises(QgsProcessingException, match=message):
+        processing.run(RX, {"INPUT": source, "MASK": mask_path, "OUTPUT": str(tmp_path / "out.tif")})
+    assert leftovers(tmp_path) == []
+
+
+def write_gcp_swath(path, cube):
+    """A swath georeferenced only by ground control points (EPSG:4326), rotated against north."""
+    bands, rows, columns = cube.shape
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), columns, rows, bands, gdal.GDT_Float32,
+                                                   ["PHOTOMETRIC=MINISBLACK"])
+    dataset.WriteArray(cube)
+
+    def place(row, column):  # ~10 m pixels, the swath heading 30 degrees east of north
+        east, north = 1e-4 * (column * 0.866 + row * 0.5), 1e-4 * (column * 0.5 - row * 0.866)
+        return 12.0 + east, 45.0 + north
+
+    gcps = [gdal.GCP(*place(row, column), 0, column, row) for row in (0, rows) for column in (0, columns)]
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    dataset.SetGCPs(gcps, srs.ExportToWkt())
+    dataset = None
+    return str(path), place
+
+
+def test_gcp_georeferencing_reaches_every_raster_output_and_places_the_objects(tmp_path):
+    cube = spiked(5, 30, 40, spike_band=1)
+    source, place = write_gcp_swath(tmp_path / "in.tif", cube)
+    result = processing.run(RX, {"INPUT": source, "OUTPUT": str(tmp_path / "out.tif"),
+                                 "ANOMALY_MASK": str(tmp_path / "mask.tif"), "THRESHOLD_RULE": 1,
+                                 "THRESHOLD": 100.0, "OBJECTS": "memory:"})
+    for output in (result["OUTPUT"], result["ANOMALY_MASK"]):
+        written = gdal.Open(output)
+        assert written.GetGCPCount() == 4 and same_crs(written.GetGCPProjection(), 4326)
+    objects = result["OBJECTS"]
+    layer = objects if hasattr(objects, "getFeatures") else QgsProcessingContext().getMapLayer(objects)
+    assert layer.crs().authid() == "EPSG:4326"
+    features = list(layer.getFeatures())
+    assert len(features) == 1
+    expected = place(5.5, 6.5)
+    assert features[0]["peak_x"] == pytest.approx(expected[0], abs=1e-7)
+    assert features[0]["peak_y"] == pytest.approx(expected[1], abs=1e-7)
+
+
+def test_an_envi_header_chosen_as_input_names_the_data_file(tmp_path):
+    dataset = gdal.GetDriverByName("ENVI").Create(str(tmp_path / "in.img"), 9, 9, 4, gdal.GDT_Float32)
+    dataset.WriteArray(noise(4, 9, 9))
+    dataset = None
+    with pytest.raises(QgsProcessingException, match=r"ENVI header; choose the data file .*in\.img"):
+        processing.run(RX, {"INPUT": str(tmp_path / "in.hdr"), "OUTPUT": str(tmp_path / "out.tif")})
     assert leftovers(tmp_path) == []

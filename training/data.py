@@ -13,8 +13,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from fers_qgis.core.progress import Progress
 from fers_qgis.core.raster import describe_raster, gdal_errors_as_exceptions, open_dataset
 from fers_qgis.core.spectral import MinMaxNormaliser, band_matrix, to_model_bands
+from fers_qgis.core.validity import model_band_reader
 
 from .masks import PASTE_KINDS, paste_batch
 
@@ -34,6 +36,13 @@ class Scene:
     name: str
     cube_bhw: np.ndarray    # (B, rows, columns) float32, raw values (normalised per tile later)
     excluded_hw: np.ndarray  # (rows, columns) bool: anomalies (dilated by the margin) and invalid pixels
+
+
+class _LogProgress(Progress):
+    """The validity decisions of a scene, into this module's log."""
+
+    def info(self, message: str) -> None:
+        LOGGER.info(message)
 
 
 def dilate(mask_hw: np.ndarray, margin: int) -> np.ndarray:
@@ -77,14 +86,15 @@ def load_scene(folder: str, name: str, bands: int, band_mode: str,
     if band_mode == "first" and info.band_count < bands:
         LOGGER.warning("Skipping %s: it has %d bands, fewer than the model's first %d.", name, info.band_count, bands)
         return None
-    cube = read_cube(path)
-    excluded = ~np.all(np.isfinite(cube), axis=0)
-    for index, nodata in enumerate(info.nodata):
-        if nodata is not None:
-            excluded |= cube[index] == np.float32(nodata)
-    cube = np.where(np.isfinite(cube), cube, 0.0).astype(np.float32)
-    matrix = band_matrix(info.band_count, bands, band_mode, info.wavelengths_nm)
-    cube = np.ascontiguousarray(to_model_bands(cube, matrix), dtype=np.float32)
+    # The plugin's own rules decide the bad bands and the invalid pixels (nodata, NaN, GDAL masks, fill).
+    reader, matrix, _ = model_band_reader(info, band_matrix(info.band_count, bands, band_mode, info.wavelengths_nm),
+                                          progress=_LogProgress())
+    try:
+        source_bhw, valid_hw = reader.read(0, info.height)
+        cube = np.array(to_model_bands(source_bhw, matrix), dtype=np.float32)
+        excluded = ~valid_hw
+    finally:
+        reader.close()
     label_path = os.path.join(folder, name + LABEL_SUFFIX + ".tif")
     if os.path.exists(label_path):
         labels = read_cube(label_path)[0]

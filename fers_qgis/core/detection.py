@@ -2,6 +2,7 @@
 
 Everything the Processing algorithm, the evaluation CLI and the demo run goes through ``detect_rx``.
 """
+import os
 import time
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence, Tuple
@@ -14,19 +15,22 @@ from .memory import release_free_memory
 from .progress import Progress, Stage
 from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
                      iter_blocks, row_chunks, select_bands)
+from .validity import ValidityOptions, assess_scene
 
 DETECTORS = ("global", "local")
 
 
 @dataclass(frozen=True)
 class RxOptions:
-    """Settings of an RX run. Band numbers are 1-based; None means all bands."""
+    """Settings of an RX run. Band numbers are 1-based; None means all bands. ``undeclared_fill``: pixels with
+    one value in every band are fill (see ``validity``)."""
 
     detector: str = "global"
     inner_window: int = 3
     outer_window: int = 15
     bands: Optional[Tuple[int, ...]] = None
     memory_budget_mb: int = 256
+    undeclared_fill: bool = True
     local_background: rx.LocalBackgroundRule = rx.LocalBackgroundRule()
 
 
@@ -67,9 +71,14 @@ def scene_statistics(reader: BlockReader, budget_bytes: int, progress: Optional[
     statistics = rx.BackgroundStatistics(channels)
     windows = block_windows(info, reader.bytes_per_pixel, budget_bytes)
     for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        for rows in row_chunks(*valid_hw.shape, channels):
-            statistics.add(cube_bhw[:, rows][:, valid_hw[rows]].T)
+        add_block_statistics(statistics, cube_bhw, valid_hw)
     return statistics
+
+
+def add_block_statistics(statistics: rx.BackgroundStatistics, cube_bhw: np.ndarray, valid_hw: np.ndarray) -> None:
+    """Add the valid pixels of one window to the background statistics, in chunks of bounded memory."""
+    for rows in row_chunks(*valid_hw.shape, cube_bhw.shape[0]):
+        statistics.add(cube_bhw[:, rows][:, valid_hw[rows]].T)
 
 
 def check_statistics(statistics: rx.BackgroundStatistics, channels: int, info: RasterInfo) -> None:
@@ -84,6 +93,35 @@ def check_statistics(statistics: rx.BackgroundStatistics, channels: int, info: R
         raise InputError("Every selected band is constant over the valid pixels: there is nothing to detect.")
 
 
+def check_rx_job(input_path: str, output_path: str, options: RxOptions, mask_path: Optional[str]
+                 ) -> Tuple[RasterInfo, Tuple[int, ...]]:
+    """Every check of an RX job that needs no pixel pass; returns the raster's description and the bands used."""
+    _check_options(options)
+    info = describe_raster(input_path)
+    bands = select_bands(info, options.bands)
+    if len(bands) < 2:
+        raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} gives {len(bands)}.")
+    check_output_path(output_path, [input_path, mask_path])
+    return info, bands
+
+
+def open_rx_reader(info: RasterInfo, bands: Sequence[int], options: RxOptions, mask_path: Optional[str],
+                   budget: int, progress: Progress) -> BlockReader:
+    """Decide the scene's bad bands and fill (reported in the log) and return a reader of its good bands."""
+    validity = assess_scene(info, bands, mask_path, ValidityOptions(options.undeclared_fill), budget, progress)
+    validity.report(progress, os.path.basename(info.path))
+    if len(validity.good_bands) < 2:
+        raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} has "
+                         f"{len(validity.good_bands)} band left once its bad bands are left out.")
+    return BlockReader(info, validity.good_bands, mask_path, options.undeclared_fill)
+
+
+def score_band_name(options: RxOptions) -> str:
+    """The output band's name: what the scores are."""
+    return "RX anomaly score" if options.detector == "global" else (
+        f"Local RX anomaly score (windows {options.inner_window}/{options.outer_window})")
+
+
 def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(),
               mask_path: Optional[str] = None, progress: Optional[Progress] = None) -> DetectionSummary:
     """Score every pixel of a raster with global or local RX and write a single-band Float32 GeoTIFF.
@@ -93,25 +131,19 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     """
     started = time.perf_counter()
     progress = progress or Progress()
-    _check_options(options)
-    info = describe_raster(input_path)
-    bands = select_bands(info, options.bands)
-    if len(bands) < 2:
-        raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} gives {len(bands)}.")
-    check_output_path(output_path, [input_path, mask_path])
-    reader = BlockReader(info, bands, mask_path)
+    info, bands = check_rx_job(input_path, output_path, options, mask_path)
     budget = options.memory_budget_mb * 2**20
+    reader = open_rx_reader(info, bands, options, mask_path, budget, Stage(progress, 0.0, 0.1))
+    bands = reader.bands
 
-    statistics = scene_statistics(reader, budget, Stage(progress, 0.0, 0.3))
+    statistics = scene_statistics(reader, budget, Stage(progress, 0.1, 0.35))
     check_statistics(statistics, len(bands), info)
     whitening = rx.whitening_matrix(statistics.covariance)
     progress.info(f"Background from {statistics.count} valid pixels, {len(bands)} bands "
                   f"(covariance rank {whitening.shape[1]}).")
 
-    name = "RX anomaly score" if options.detector == "global" else (
-        f"Local RX anomaly score (windows {options.inner_window}/{options.outer_window})")
-    with RasterWriter(output_path, info, [name]) as writer:
-        scoring = Stage(progress, 0.3, 1.0)
+    with RasterWriter(output_path, info, [score_band_name(options)]) as writer:
+        scoring = Stage(progress, 0.35, 1.0)
         if options.detector == "global":
             write_global_scores(reader, statistics, whitening, writer, budget, scoring)
         else:
@@ -124,11 +156,17 @@ def write_global_scores(reader, statistics, whitening, writer, budget, progress)
     info = reader.info
     windows = block_windows(info, reader.bytes_per_pixel, budget)
     for (first_row, _, first_column, _), cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        scores_hw = np.empty(valid_hw.shape)
-        for rows in row_chunks(*valid_hw.shape, len(reader.bands)):
-            pixels_nc = cube_bhw[:, rows].reshape(cube_bhw.shape[0], -1).T
-            scores_hw[rows] = rx.rx_scores(pixels_nc, statistics.mean, whitening).reshape(scores_hw[rows].shape)
-        writer.write(first_row, scores_hw[None], valid_hw, first_column)
+        writer.write(first_row, global_block_scores(cube_bhw, statistics.mean, whitening)[None], valid_hw,
+                     first_column)
+
+
+def global_block_scores(cube_bhw: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> np.ndarray:
+    """Global RX scores (rows, columns) of one window, in chunks of bounded memory."""
+    scores_hw = np.empty(cube_bhw.shape[1:])
+    for rows in row_chunks(*scores_hw.shape, cube_bhw.shape[0]):
+        pixels_nc = cube_bhw[:, rows].reshape(cube_bhw.shape[0], -1).T
+        scores_hw[rows] = rx.rx_scores(pixels_nc, mean, whitening).reshape(scores_hw[rows].shape)
+    return scores_hw
 
 
 def local_window_components(info: RasterInfo, options, rank: int) -> int:

@@ -36,6 +36,7 @@ from .progress import Progress, Stage
 from .raster import (BlockReader, FlushingWrites, RasterInfo, RasterWriter, block_windows, check_output_path,
                      describe_raster, gdal_errors_as_exceptions, iter_blocks)
 from .spectral import MinMaxNormaliser, band_matrix, to_model_bands
+from .validity import ValidityOptions, model_band_reader
 from .memory import release_free_memory
 
 # The published detectors and their comparisons: which cube RX runs on, and how.
@@ -55,7 +56,8 @@ class FersOptions:
     """Settings of a FERS detection run.
 
     ``fusion`` None uses the model's own rule ("sum": RX of x + spa_f + spe_f; "product": the product of the
-    min-max scaled RX maps of x + spa_f and x + spe_f); it applies to the "fers" detector.
+    min-max scaled RX maps of x + spa_f and x + spe_f); it applies to the "fers" detector. ``undeclared_fill``:
+    pixels with one value in every band are fill (see ``validity``).
     """
 
     detector: str = "fers"
@@ -65,6 +67,7 @@ class FersOptions:
     scale_scores: bool = False
     memory_budget_mb: float = 512
     use_gpu: bool = False
+    undeclared_fill: bool = True
     local_background: rx.LocalBackgroundRule = rx.LocalBackgroundRule()
 
 
@@ -120,43 +123,70 @@ def _model_band_labels(info: RasterInfo, matrix: np.ndarray, used: np.ndarray, b
     return names, wavelengths
 
 
-def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str]) -> _Scene:
-    """Checks that need no pixels: band compatibility (naming alternatives) and the raster's size."""
+def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str], undeclared_fill: bool,
+                budget: int, progress: Progress) -> _Scene:
+    """Band compatibility (naming alternatives) and the raster's size, then the bad-band scan: a model band that
+    reads a bad band is filled from its good neighbours (``fill_bad_model_bands``), and the log says so."""
     info = describe_raster(input_path)
     metadata = model.metadata
     full_matrix = band_matrix(info.band_count, metadata.bands, metadata.band_mode, info.wavelengths_nm)
-    used = np.flatnonzero(np.any(full_matrix != 0, axis=0))
     # Exported spectral branches accept tiles of at least 2 halo + 1 pixels a side (their reflect padding).
     smallest = max(2 * metadata.halo + 1, 2)
     if info.height < smallest or info.width < smallest:
         raise InputError(f"{os.path.basename(input_path)} is {info.width} x {info.height} pixels; this model needs "
                          f"at least {smallest} x {smallest}.")
-    reader = BlockReader(info, tuple(int(band) + 1 for band in used), mask_path)
-    names, wavelengths = _model_band_labels(info, full_matrix[:, used], used, metadata.band_mode)
-    return _Scene(info, reader, full_matrix[:, used], names, wavelengths)
+    reader, matrix, used = model_band_reader(info, full_matrix, mask_path, ValidityOptions(undeclared_fill), budget,
+                                             progress)
+    names, wavelengths = _model_band_labels(info, matrix, used, metadata.band_mode)
+    return _Scene(info, reader, matrix, names, wavelengths)
+
+
+@dataclass
+class ModelBandStatistics:
+    """Pass-1 statistics of the model bands over valid pixels: range, sums and count. Blocks merge in any order
+    (a tree of merges gives the statistics of one pass)."""
+
+    minimum: float
+    maximum: float
+    sums_b: np.ndarray
+    count: int
+
+    @classmethod
+    def of_block(cls, scene: _Scene, cube_bhw: np.ndarray, valid_hw: np.ndarray) -> "ModelBandStatistics":
+        """The statistics of one window read by the scene's reader."""
+        if not valid_hw.any():
+            return cls(np.inf, -np.inf, np.zeros(scene.matrix.shape[0]), 0)
+        values_bn = to_model_bands(cube_bhw, scene.matrix)[:, valid_hw]
+        return cls(float(values_bn.min()), float(values_bn.max()), values_bn.sum(axis=1, dtype=np.float64),
+                   values_bn.shape[1])
+
+    def merge(self, other: "ModelBandStatistics") -> "ModelBandStatistics":
+        """Merge another block's statistics into these; returns self."""
+        self.minimum, self.maximum = min(self.minimum, other.minimum), max(self.maximum, other.maximum)
+        self.sums_b = self.sums_b + other.sums_b
+        self.count += other.count
+        return self
+
+    def normalise(self, scene: _Scene, model: FersModelSet) -> None:
+        """Set the scene's normalisation and fill spectrum from the statistics of all its blocks."""
+        if self.count == 0:
+            raise InputError(f"{scene.info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
+        scene.normaliser = MinMaxNormaliser(self.minimum, self.maximum, model.metadata.normalisation_scale)
+        scene.fill_b = scene.normaliser.apply(self.sums_b / self.count)
+        scene.valid_pixels = self.count
+
+
+def scan_windows(scene: _Scene, budget: int) -> List[Tuple[int, int, int, int]]:
+    """The windows of pass 1 within the memory budget."""
+    return block_windows(scene.info, scene.reader.bytes_per_pixel + 2 * scene.matrix.shape[0] * 8, budget)
 
 
 def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progress) -> None:
     """Pass 1: min, max and mean of the model bands over every valid pixel; sets the scene's normalisation."""
-    info, reader, matrix = scene.info, scene.reader, scene.matrix
-    bands = matrix.shape[0]
-    windows = block_windows(info, reader.bytes_per_pixel + 2 * bands * 8, budget)
-    minimum, maximum = np.inf, -np.inf
-    sums_b = np.zeros(bands)
-    count = 0
-    for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        if not valid_hw.any():
-            continue
-        values_bn = to_model_bands(cube_bhw, matrix)[:, valid_hw]
-        minimum = min(minimum, float(values_bn.min()))
-        maximum = max(maximum, float(values_bn.max()))
-        sums_b += values_bn.sum(axis=1, dtype=np.float64)
-        count += values_bn.shape[1]
-    if count == 0:
-        raise InputError(f"{info.path} has no valid pixels: every pixel is nodata, NaN or masked out.")
-    scene.normaliser = MinMaxNormaliser(minimum, maximum, model.metadata.normalisation_scale)
-    scene.fill_b = scene.normaliser.apply(sums_b / count)
-    scene.valid_pixels = count
+    statistics = ModelBandStatistics(np.inf, -np.inf, np.zeros(scene.matrix.shape[0]), 0)
+    for _, cube_bhw, valid_hw in iter_blocks(scene.reader, scan_windows(scene, budget), progress):
+        statistics.merge(ModelBandStatistics.of_block(scene, cube_bhw, valid_hw))
+    statistics.normalise(scene, model)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -427,20 +457,29 @@ def _run_feature_pass(features: _FeatureBlocks, sinks: Dict[str, object],
     """Pass 2: compute each block's features and hand the named cubes to their sinks (and statistics)."""
     for index, block in enumerate(features.blocks):
         progress.check_cancelled()
-        x_bhw, spectral_bhw, spatial_bhw, valid_hw = features.compute(block)
+        cubes, valid_hw = feature_block(features, block, sinks, statistics)
         for name, sink in sinks.items():
-            if name == "spe_f":
-                cube = spectral_bhw
-            elif name == "spa_f":
-                cube = spatial_bhw
-            else:
-                cube = _combine(spatial_bhw, spectral_bhw, x_bhw, name)
-            sink.write(block[0], cube, valid_hw, block[2])
-            if name in statistics and valid_hw.any():
-                # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
-                statistics[name].add(cube[:, valid_hw].astype(np.float32).astype(np.float64).T)
+            sink.write(block[0], cubes[name], valid_hw, block[2])
         release_free_memory()
         progress.set_fraction((index + 1) / len(features.blocks))
+
+
+def feature_block(features: _FeatureBlocks, block: Tuple[int, int, int, int], names: Sequence[str],
+                  statistics: Dict[str, rx.BackgroundStatistics]) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """The named cubes of one output block and its valid pixels; cubes named in ``statistics`` are added to them."""
+    x_bhw, spectral_bhw, spatial_bhw, valid_hw = features.compute(block)
+    cubes = {}
+    for name in names:
+        if name == "spe_f":
+            cubes[name] = spectral_bhw
+        elif name == "spa_f":
+            cubes[name] = spatial_bhw
+        else:
+            cubes[name] = _combine(spatial_bhw, spectral_bhw, x_bhw, name)
+        if name in statistics and valid_hw.any():
+            # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
+            statistics[name].add(cubes[name][:, valid_hw].astype(np.float32).astype(np.float64).T)
+    return cubes, valid_hw
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -448,15 +487,15 @@ def _run_feature_pass(features: _FeatureBlocks, sinks: Dict[str, object],
 
 
 def _prepare(input_path: str, output_paths: Sequence[str], model_path: str, mask_path: Optional[str],
-             use_gpu: bool):
-    """Every check that needs no pixel pass, before any file is written."""
+             use_gpu: bool, undeclared_fill: bool, budget: int, progress: Progress):
+    """Every check, before any file is written: the model, the outputs, then the raster and its bad bands."""
     model = load_model_set(model_path, use_gpu)
-    scene = _open_scene(input_path, model, mask_path)
     outputs = [path for path in output_paths if path]
     if len(set(os.path.realpath(path) for path in outputs)) != len(outputs):
         raise InputError("Two outputs were given the same file name: give each output its own file.")
     for path in outputs:
         check_output_path(path, [input_path, mask_path, model_path, model.spatial_path])
+    scene = _open_scene(input_path, model, mask_path, undeclared_fill, budget, progress)
     return model, scene
 
 
@@ -465,6 +504,11 @@ def _detector_cubes(detector: str, fusion: str) -> List[str]:
     if detector in ("fers", "fers-local"):
         return [SPATIAL, SPECTRAL] if detector == "fers" and fusion == "product" else [SUM]
     return {"fers-spectral": [SPECTRAL], "fers-spatial": [SPATIAL], "rx": [PLAIN]}[detector]
+
+
+def needed_branches(cube_names: Sequence[str]) -> Tuple[bool, bool]:
+    """(spectral branch needed, spatial branch needed) for the cubes RX runs on."""
+    return any(name in (SUM, SPECTRAL) for name in cube_names), any(name in (SUM, SPATIAL) for name in cube_names)
 
 
 def _score_label(detector: str, fusion: str, options: FersOptions) -> str:
@@ -494,19 +538,18 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
     started = time.perf_counter()
     progress = progress or Progress()
     _check_options(options)
-    model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu)
+    budget = int(options.memory_budget_mb * 2**20)
+    model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu,
+                            options.undeclared_fill, budget, Stage(progress, 0.0, 0.05))
     fusion = options.fusion or model.metadata.fusion
     cube_names = _detector_cubes(options.detector, fusion)
-    budget = int(options.memory_budget_mb * 2**20)
     info = scene.info
     workspace = _Workspace(output_path)
     try:
-        _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
+        _scan_scene(scene, model, budget, Stage(progress, 0.05, 0.1))
         progress.info(f"Model bands normalised over {scene.valid_pixels} valid pixels "
                       f"(range {scene.normaliser.minimum:g} to {scene.normaliser.maximum:g}).")
-        need_spectral = any(name in (SUM, SPECTRAL) for name in cube_names)
-        need_spatial = any(name in (SUM, SPATIAL) for name in cube_names)
-        features = _FeatureBlocks(scene, model, need_spectral, need_spatial, budget)
+        features = _FeatureBlocks(scene, model, *needed_branches(cube_names), budget)
         cubes = {name: workspace.raster(f"cube{index}", info, model.bands) for index, name in enumerate(cube_names)}
         statistics = {name: rx.BackgroundStatistics(model.bands) for name in cube_names}
         _run_feature_pass(features, cubes, statistics, Stage(progress, 0.1, 0.7))
@@ -539,19 +582,20 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
                 if not direct:
                     score_files.append(sink)
             if not direct:
-                _write_final_scores(score_files, workspace, writer, options.scale_scores, budget,
-                                    Stage(progress, scoring_end, 1.0))
+                write_final_scores([workspace.track(item.finish()) for item in score_files],
+                                   [(item.minimum, item.maximum) for item in score_files], writer,
+                                   options.scale_scores, budget, Stage(progress, scoring_end, 1.0))
     finally:
         scene.reader.close()
         workspace.close()
     return DetectionSummary(output_path, scene.valid_pixels, model.bands, time.perf_counter() - started)
 
 
-def _write_final_scores(score_files: List[_TempRaster], workspace: _Workspace, writer: RasterWriter,
-                        scale: bool, budget: int, progress: Progress) -> None:
-    """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1."""
-    ranges = [(item.minimum, item.maximum) for item in score_files]
-    readers = [workspace.track(item.finish()) for item in score_files]
+def write_final_scores(readers: List[BlockReader], ranges: List[Tuple[float, float]], writer: RasterWriter,
+                       scale: bool, budget: int, progress: Progress) -> None:
+    """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1.
+
+    ``readers`` read the score maps (NaN where invalid), ``ranges`` are their (minimum, maximum) valid values."""
     info = readers[0].info
     windows = block_windows(info, 8 * 4 * len(readers), budget)
 
@@ -586,19 +630,20 @@ def _write_final_scores(score_files: List[_TempRaster], workspace: _Workspace, w
 def enhance_features(input_path: str, output_path: str, model_path: str, mask_path: Optional[str] = None,
                      spectral_output: Optional[str] = None, spatial_output: Optional[str] = None,
                      memory_budget_mb: float = 512, use_gpu: bool = False,
-                     progress: Optional[Progress] = None) -> DetectionSummary:
+                     progress: Optional[Progress] = None, undeclared_fill: bool = True) -> DetectionSummary:
     """Write the enhanced cube x + spa_f + spe_f (Float32, one band per model band, with the model bands' names
-    and wavelengths), and optionally spe_f and spa_f, on the input's grid; invalid pixels become nodata."""
+    and wavelengths), and optionally spe_f and spa_f, on the input's grid; invalid pixels become nodata
+    (``undeclared_fill`` as in ``FersOptions``)."""
     started = time.perf_counter()
     progress = progress or Progress()
     if not memory_budget_mb > 0:
         raise InputError("The memory budget must be a positive number of megabytes.")
-    model, scene = _prepare(input_path, [output_path, spectral_output, spatial_output], model_path, mask_path,
-                            use_gpu)
-    info = scene.info
     budget = int(memory_budget_mb * 2**20)
+    model, scene = _prepare(input_path, [output_path, spectral_output, spatial_output], model_path, mask_path,
+                            use_gpu, undeclared_fill, budget, Stage(progress, 0.0, 0.05))
+    info = scene.info
     try:
-        _scan_scene(scene, model, budget, Stage(progress, 0.0, 0.1))
+        _scan_scene(scene, model, budget, Stage(progress, 0.05, 0.1))
         features = _FeatureBlocks(scene, model, True, True, budget)
         targets = {SUM: (output_path, "enhanced"), "spe_f": (spectral_output, "spectral features"),
                    "spa_f": (spatial_output, "spatial features")}

@@ -6,14 +6,14 @@ number of anomalous runs, not with the raster.
 """
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from osgeo import gdal, ogr
 
 from .errors import InputError
 from .progress import Progress, Stage
-from .raster import BlockReader, RasterWriter, block_windows, describe_raster, iter_blocks
+from .raster import BlockReader, RasterInfo, RasterWriter, block_windows, describe_raster, iter_blocks, open_dataset
 
 THRESHOLD_RULES = ("top-percent", "score")
 MASK_NODATA = 255
@@ -195,20 +195,36 @@ def find_objects(score_path: str, threshold: float, budget: int = 64 * 2**20,
                 previous = current
     finally:
         reader.close()
-    objects = sorted((_to_object(region, info.geotransform) for region in regions.values()),
+    to_map, pixel_area = _map_placement(info)
+    objects = sorted((_to_object(region, to_map, pixel_area) for region in regions.values()),
                      key=lambda item: -item.peak_score)
     for number, item in enumerate(objects, start=1):
         item.object_id = number
     return objects
 
 
-def _to_object(region: _Region, geotransform) -> AnomalyObject:
-    x0, dx, rx, y0, ry, dy = geotransform
+def _map_placement(info: RasterInfo) -> Tuple[Callable[[float, float], Tuple[float, float]], Optional[float]]:
+    """(to_map(row, column) -> (x, y), pixel area or None): the geotransform's affine map, or for a swath
+    georeferenced by ground control points only, GDAL's GCP transformer (pixel areas then vary: None)."""
+    if info.has_geotransform or not info.gcps:
+        x0, dx, rx, y0, ry, dy = info.geotransform
 
-    def to_map(row: float, column: float) -> Tuple[float, float]:
-        """Map coordinates of a pixel position (pixel centres at +0.5)."""
-        return x0 + column * dx + row * rx, y0 + column * ry + row * dy
+        def affine(row: float, column: float) -> Tuple[float, float]:
+            return x0 + column * dx + row * rx, y0 + column * ry + row * dy
+        return affine, abs(dx * dy - rx * ry)
+    transformer = gdal.Transformer(open_dataset(info.path), None, [])
 
+    def through_gcps(row: float, column: float) -> Tuple[float, float]:
+        success, point = transformer.TransformPoint(0, column, row)
+        if not success:
+            raise InputError(f"The ground control points of {info.path} cannot place pixel ({row:g}, {column:g}).")
+        return point[0], point[1]
+    return through_gcps, None
+
+
+def _to_object(region: _Region, to_map: Callable[[float, float], Tuple[float, float]],
+               pixel_area: Optional[float]) -> AnomalyObject:
+    """Map geometry of a region; positions are (row, column) with pixel centres at +0.5."""
     rectangles = ogr.Geometry(ogr.wkbMultiPolygon)
     for row, start, stop in region.runs:
         ring = ogr.Geometry(ogr.wkbLinearRing)
@@ -220,6 +236,7 @@ def _to_object(region: _Region, geotransform) -> AnomalyObject:
     polygon = rectangles.UnionCascaded() if len(region.runs) > 1 else rectangles.GetGeometryRef(0)
     centroid = to_map(region.row_sum / region.pixel_count + 0.5, region.column_sum / region.pixel_count + 0.5)
     peak = to_map(region.peak_rc[0] + 0.5, region.peak_rc[1] + 0.5)
-    return AnomalyObject(0, region.pixel_count, region.pixel_count * abs(dx * dy - rx * ry), region.peak_score,
+    area = region.pixel_count * pixel_area if pixel_area is not None else polygon.GetArea()
+    return AnomalyObject(0, region.pixel_count, area, region.peak_score,
                          region.score_sum / region.pixel_count, centroid[0], centroid[1], peak[0], peak[1],
                          polygon.ExportToWkt())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-from osgeo import gdal, gdal_array
+from osgeo import gdal, gdal_array, osr
 
 from .errors import InputError
 
@@ -47,14 +47,49 @@ class RasterInfo:
     wavelengths_nm: Tuple[Optional[float], ...]
     block_height: int
     block_width: int
+    # Georeferencing by ground control points (swaths before orthorectification) and rational polynomial
+    # coefficients (metadata domain "RPC"), carried to every output raster.
+    gcps: Tuple[gdal.GCP, ...] = ()
+    gcp_projection_wkt: str = ""
+    rpc_metadata: Tuple[Tuple[str, str], ...] = ()
+    mask_flags: Tuple[int, ...] = ()
+    alpha_bands: Tuple[int, ...] = ()        # 1-based; 0 in an alpha band marks fill
+
+    @property
+    def crs_wkt(self) -> str:
+        """The CRS of the raster's map coordinates: its own, or that of its ground control points."""
+        return self.projection_wkt or self.gcp_projection_wkt
+
+    @property
+    def has_geotransform(self) -> bool:
+        """False for the unit grid GDAL reports when a raster has no geotransform."""
+        return tuple(self.geotransform) != (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+# Files that hold an ENVI raster's pixels beside its .hdr header, in the order ENVI tools name them.
+_ENVI_DATA_EXTENSIONS = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".bin")
+
+
+def envi_data_file(header_path: str) -> Optional[str]:
+    """The data file an ENVI header describes (NAME or NAME.img/.dat/...), when ``header_path`` is a .hdr file
+    and that data file exists; else None."""
+    stem, extension = os.path.splitext(header_path)
+    if extension.lower() != ".hdr":
+        return None
+    for candidate in (stem + data_extension for data_extension in _ENVI_DATA_EXTENSIONS):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 def open_dataset(path: str) -> gdal.Dataset:
-    """Open a raster read-only, or raise InputError saying why it cannot be read."""
+    """Open a raster read-only, or raise InputError saying why it cannot be read. An ENVI header (.hdr) opens
+    the data file it describes: GDAL reads ENVI rasters through their data file."""
     # GDAL paths such as /vsizip/... or NETCDF:"file.nc":var are not plain files; let GDAL judge those.
     is_gdal_path = path.startswith("/vsi") or (":" in path and not os.path.isabs(path))
     if not path or (not is_gdal_path and not os.path.exists(path)):
         raise InputError(f"Input raster not found: {path!r}.")
+    path = envi_data_file(path) or path
     with gdal_errors_as_exceptions():
         try:
             dataset = gdal.Open(path, gdal.GA_ReadOnly)
@@ -126,6 +161,7 @@ def describe_raster(path: str) -> RasterInfo:
         if band.DataType in (gdal.GDT_CInt16, gdal.GDT_CInt32, gdal.GDT_CFloat32, gdal.GDT_CFloat64):
             raise InputError(f"{os.path.basename(path)} has complex-valued bands ({code}); expected real values.")
         dtypes.append(np.dtype(gdal.GetDataTypeName(band.DataType).lower().replace("byte", "uint8")))
+    rpc = dataset.GetMetadata("RPC") or {}
     return RasterInfo(
         path=path,
         width=dataset.RasterXSize,
@@ -139,6 +175,12 @@ def describe_raster(path: str) -> RasterInfo:
         wavelengths_nm=tuple(_wavelength_nm(band) for band in bands),
         block_height=max(1, bands[0].GetBlockSize()[1]),
         block_width=max(1, bands[0].GetBlockSize()[0]),
+        gcps=tuple(dataset.GetGCPs() or ()),
+        gcp_projection_wkt=dataset.GetGCPProjection() or "",
+        rpc_metadata=tuple(sorted(rpc.items())),
+        mask_flags=tuple(band.GetMaskFlags() for band in bands),
+        alpha_bands=tuple(index + 1 for index, band in enumerate(bands)
+                          if band.GetColorInterpretation() == gdal.GCI_AlphaBand),
     )
 
 
@@ -200,6 +242,13 @@ _FLOAT32_EXACT = {np.dtype(name) for name in ("uint8", "int8", "uint16", "int16"
 WRITE_CACHE_BYTES = 64 * 2**20
 # Largest float64 pixel matrix that statistics and scoring build from a window at once.
 CHUNK_BYTES = 32 * 2**20
+# A pixel holding one value in every band is fill only when there are enough bands for that to be no accident.
+MIN_BANDS_FOR_UNDECLARED_FILL = 3
+
+
+def one_value_in_every_band(cube_bhw: np.ndarray) -> np.ndarray:
+    """(rows, columns) bool: pixels whose bands all hold the same value (fill written without a declaration)."""
+    return np.all(cube_bhw == cube_bhw[:1], axis=0)
 
 
 def row_chunks(row_count: int, width: int, channels: int) -> Iterator[slice]:
@@ -207,6 +256,88 @@ def row_chunks(row_count: int, width: int, channels: int) -> Iterator[slice]:
     rows = max(1, CHUNK_BYTES // max(1, width * channels * 8))
     for start in range(0, row_count, rows):
         yield slice(start, min(start + rows, row_count))
+
+
+def _is_masking(flags: int) -> bool:
+    """True for a GDAL mask that marks fill beyond the band's nodata value: a per-dataset mask (internal TIFF
+    mask, .msk sidecar) or an alpha band. Nodata masks are left to the nodata test, which also knows NaN."""
+    return not flags & gdal.GMF_ALL_VALID and not flags & gdal.GMF_NODATA
+
+
+def _north_up(geotransform: Sequence[float]) -> bool:
+    return geotransform[2] == 0 and geotransform[4] == 0 and geotransform[1] > 0 and geotransform[5] < 0
+
+
+def _same_crs(first_wkt: str, second_wkt: str) -> bool:
+    if not first_wkt or not second_wkt:
+        return first_wkt == second_wkt
+    first, second = osr.SpatialReference(), osr.SpatialReference()
+    first.ImportFromWkt(first_wkt)
+    second.ImportFromWkt(second_wkt)
+    return bool(first.IsSame(second))
+
+
+def _same_grid(mask: RasterInfo, info: RasterInfo) -> bool:
+    """Same size, geotransform (to a hundredth of a pixel) and CRS."""
+    if (mask.width, mask.height) != (info.width, info.height):
+        return False
+    pixel = max(abs(info.geotransform[1]), abs(info.geotransform[5]), 1e-12)
+    return np.allclose(mask.geotransform, info.geotransform, rtol=0, atol=pixel / 100) and \
+        _same_crs(mask.projection_wkt, info.projection_wkt)
+
+
+def mask_on_input_grid(mask_path: str, info: RasterInfo) -> Tuple[gdal.Dataset, Optional[str]]:
+    """The mask raster as a dataset on the input's pixel grid, and a sentence for the log when it had to be
+    resampled; InputError when it cannot be placed.
+
+    Same grid, or same size without georeferencing on one side (arrays saved without a grid): pixel for pixel.
+    Another grid: nearest-neighbour resampling through a virtual (VRT) warp, so nothing is held in memory;
+    pixels outside the mask count as masked out."""
+    mask = describe_raster(mask_path)
+    georeferenced = [item.has_geotransform and bool(item.projection_wkt) for item in (mask, info)]
+    if _same_grid(mask, info) or ((mask.width, mask.height) == (info.width, info.height) and not all(georeferenced)):
+        return open_dataset(mask_path), None
+    if not all(georeferenced):
+        raise InputError(
+            f"The mask raster is {mask.width} x {mask.height} pixels but the input is {info.width} x {info.height}, "
+            f"and {'the mask' if not georeferenced[0] else 'the input'} has no map georeferencing to place one on "
+            f"the other: give a mask on the input's pixel grid.")
+    if not _north_up(info.geotransform):
+        raise InputError("The mask raster is on another grid than the input, whose grid is rotated: resample the "
+                         "mask onto the input's grid first (Raster > Projections > Warp).")
+    x0, dx, _, y0, _, dy = info.geotransform
+    bounds = (x0, y0 + info.height * dy, x0 + info.width * dx, y0)
+    if not _overlaps(mask, info.projection_wkt, bounds):
+        raise InputError("The mask raster does not overlap the input raster (compared in the input's CRS): "
+                         "check that it belongs to this scene.")
+    with gdal_errors_as_exceptions():
+        try:
+            warped = gdal.Warp("", open_dataset(mask_path), format="VRT", outputBounds=bounds, width=info.width,
+                               height=info.height, dstSRS=info.projection_wkt, resampleAlg="near", dstNodata=0)
+        except RuntimeError as error:
+            raise InputError(f"The mask raster cannot be resampled onto the input's grid: {error}") from error
+    return warped, (f"The mask raster lies on another grid ({mask.width} x {mask.height} pixels"
+                    f"{'' if _same_crs(mask.projection_wkt, info.projection_wkt) else ', another CRS'}): resampled "
+                    f"onto the input's grid (nearest neighbour); input pixels outside it are masked out.")
+
+
+def _overlaps(mask: RasterInfo, target_wkt: str, bounds: Tuple[float, float, float, float]) -> bool:
+    """Whether the mask's footprint, transformed to the target CRS, meets ``bounds`` (xmin, ymin, xmax, ymax)."""
+    x0, dx, rx, y0, ry, dy = mask.geotransform
+    corners = [(x0 + c * dx + r * rx, y0 + c * ry + r * dy) for r in (0, mask.height) for c in (0, mask.width)]
+    source, target = osr.SpatialReference(), osr.SpatialReference()
+    source.ImportFromWkt(mask.projection_wkt)
+    target.ImportFromWkt(target_wkt)
+    for reference in (source, target):
+        reference.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    try:
+        points = osr.CoordinateTransformation(source, target).TransformPoints(corners)
+    except RuntimeError:
+        return False
+    xs, ys = [point[0] for point in points], [point[1] for point in points]
+    if not all(np.isfinite(xs + ys)):
+        return False
+    return min(xs) < bounds[2] and max(xs) > bounds[0] and min(ys) < bounds[3] and max(ys) > bounds[1]
 
 
 class BlockReader:
@@ -220,43 +351,54 @@ class BlockReader:
     pieces one file block wide and the reader drops its blocks after each piece, so the cache never holds more
     than one piece of this raster; QGIS's own cache setting is left alone.
 
-    A pixel is valid when every selected band is finite and differs from that band's nodata value, and the
-    optional mask raster (first band) is non-zero and not its own nodata there.
+    A pixel is valid when GDAL's mask of the raster allows it (internal or .msk mask, alpha band), every selected
+    band is finite and differs from that band's nodata value, and the optional mask raster (first band, resampled
+    onto the input's grid when it lies on another) is non-zero and not its own nodata there. With
+    ``undeclared_fill`` (the detection jobs; see ``validity``), a pixel holding one value in every selected band
+    (at least 3 bands) is fill too.
     """
 
-    def __init__(self, info: RasterInfo, bands: Sequence[int], mask_path: Optional[str] = None):
+    def __init__(self, info: RasterInfo, bands: Sequence[int], mask_path: Optional[str] = None,
+                 undeclared_fill: bool = False):
         self.info = info
         self.bands = tuple(bands)
         exact = all(info.numpy_dtypes[band - 1] in _FLOAT32_EXACT for band in self.bands)
         self.dtype = np.dtype(np.float32 if exact else np.float64)
         self.bytes_per_pixel = len(self.bands) * self.dtype.itemsize
-        self._may_be_non_finite = any(info.numpy_dtypes[band - 1].kind == "f" for band in self.bands)
+        self.may_be_non_finite = any(info.numpy_dtypes[band - 1].kind == "f" for band in self.bands)
         self._buffer = np.empty(0, dtype=self.dtype)
         self._dataset = open_dataset(info.path)
         self._nodata = [_nodata_as_float(info.nodata[band - 1], info.numpy_dtypes[band - 1]) for band in self.bands]
+        self.undeclared_fill = undeclared_fill and len(self.bands) >= MIN_BANDS_FOR_UNDECLARED_FILL
+        # GDAL masks: one read for a per-dataset mask (all bands share it), else one per band that has its own.
+        flags = info.mask_flags or (gdal.GMF_ALL_VALID,) * info.band_count
+        masking = [band for band in self.bands if _is_masking(flags[band - 1])]
+        per_dataset = [band for band in masking if flags[band - 1] & gdal.GMF_PER_DATASET]
+        self._gdal_mask_bands = tuple(per_dataset[:1] + [band for band in masking if band not in per_dataset])
+        # GDAL turns an alpha band into a mask for gray+alpha and RGBA rasters only; hyperspectral cubes with an
+        # alpha band get the same treatment here.
+        alpha_as_mask = any(flags[band - 1] & gdal.GMF_ALPHA for band in self.bands)
+        self._alpha_bands = () if alpha_as_mask else info.alpha_bands
         self._mask_dataset = None
         self._mask_nodata = None
+        self.mask_note = None
         if mask_path:
-            mask_info = describe_raster(mask_path)
-            if (mask_info.width, mask_info.height) != (info.width, info.height):
-                raise InputError(
-                    f"The mask raster is {mask_info.width} x {mask_info.height} pixels but the input is "
-                    f"{info.width} x {info.height}: they must cover the same pixel grid.")
-            self._mask_dataset = open_dataset(mask_path)
-            self._mask_nodata = _nodata_as_float(mask_info.nodata[0], mask_info.numpy_dtypes[0])
+            self._mask_dataset, self.mask_note = mask_on_input_grid(mask_path, info)
+            mask_band = self._mask_dataset.GetRasterBand(1)
+            mask_type = np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(mask_band.DataType))
+            self._mask_nodata = _nodata_as_float(mask_band.GetNoDataValue(), mask_type)
 
-    def read(self, first_row: int, row_count: int, first_column: int = 0, column_count: Optional[int] = None
-             ) -> Tuple[np.ndarray, np.ndarray]:
-        """Return (cube_bhw, valid_hw bool) for rows [first_row, first_row + row_count) and columns
-        [first_column, first_column + column_count) (default: every column). cube_bhw is overwritten by the next
-        read."""
+    def read_allowed(self, first_row: int, row_count: int, first_column: int = 0,
+                     column_count: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """(cube_bhw, allowed_hw): the window's values and the pixels that GDAL's masks and the mask raster
+        allow, before any test on the values themselves. cube_bhw is overwritten by the next read."""
         width = self.info.width - first_column if column_count is None else column_count
         size = len(self.bands) * row_count * width
         if self._buffer.size < size:
             self._buffer = None  # release the old buffer before allocating the larger one
             self._buffer = np.empty(size, dtype=self.dtype)
         cube_bhw = self._buffer[:size].reshape(len(self.bands), row_count, width)
-        mask = None
+        allowed_hw = np.ones((row_count, width), dtype=bool)
         with gdal_errors_as_exceptions():
             try:
                 for column, columns in self._column_pieces(first_column, width):
@@ -264,23 +406,45 @@ class BlockReader:
                     self._dataset.ReadAsArray(column, first_row, columns, row_count, band_list=list(self.bands),
                                               buf_obj=cube_bhw[:, :, column - first_column:][:, :, :columns])
                     self._dataset.FlushCache()
+                for band in self._gdal_mask_bands:
+                    allowed_hw &= self._dataset.GetRasterBand(band).GetMaskBand().ReadAsArray(
+                        first_column, first_row, width, row_count) != 0
+                for band in self._alpha_bands:
+                    allowed_hw &= self._dataset.GetRasterBand(band).ReadAsArray(
+                        first_column, first_row, width, row_count) != 0
                 if self._mask_dataset is not None:
                     mask = self._mask_dataset.GetRasterBand(1).ReadAsArray(
                         first_column, first_row, width, row_count, buf_type=gdal.GDT_Float64)
                     self._mask_dataset.FlushCache()
+                    allowed_hw &= np.isfinite(mask) & (mask != 0)
+                    if self._mask_nodata is not None:
+                        allowed_hw &= mask != self._mask_nodata
             except RuntimeError as error:
                 raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of "
                                  f"{os.path.basename(self.info.path)} failed: {error}") from error
-        valid_hw = np.ones((row_count, width), dtype=bool)
-        for plane, nodata in zip(cube_bhw, self._nodata):
-            if self._may_be_non_finite:
-                valid_hw &= np.isfinite(plane)
-            if nodata is not None:
-                valid_hw &= plane != nodata
-        if mask is not None:
-            valid_hw &= np.isfinite(mask) & (mask != 0)
-            if self._mask_nodata is not None:
-                valid_hw &= mask != self._mask_nodata
+        return cube_bhw, allowed_hw
+
+    def nodata_value(self, index: int) -> Optional[float]:
+        """The nodata value of the ``index``-th selected band, None when it has none that its type can hold."""
+        return self._nodata[index]
+
+    def band_valid(self, index: int, plane_hw: np.ndarray) -> np.ndarray:
+        """Pixels of the ``index``-th selected band that are finite and not its nodata value."""
+        valid_hw = np.isfinite(plane_hw) if self.may_be_non_finite else np.ones(plane_hw.shape, dtype=bool)
+        if self._nodata[index] is not None:
+            valid_hw &= plane_hw != self._nodata[index]
+        return valid_hw
+
+    def read(self, first_row: int, row_count: int, first_column: int = 0, column_count: Optional[int] = None
+             ) -> Tuple[np.ndarray, np.ndarray]:
+        """Return (cube_bhw, valid_hw bool) for rows [first_row, first_row + row_count) and columns
+        [first_column, first_column + column_count) (default: every column). cube_bhw is overwritten by the next
+        read."""
+        cube_bhw, valid_hw = self.read_allowed(first_row, row_count, first_column, column_count)
+        for index, plane in enumerate(cube_bhw):
+            valid_hw &= self.band_valid(index, plane)
+        if self.undeclared_fill:
+            valid_hw &= ~one_value_in_every_band(cube_bhw)
         # Invalid pixels hold arbitrary values (NaN, fill values); zero them so arithmetic on blocks stays finite.
         if not valid_hw.all():
             cube_bhw[:, ~valid_hw] = 0.0
@@ -363,9 +527,14 @@ class RasterWriter:
                                                   else "PREDICTOR=2"])
             except RuntimeError as error:
                 raise InputError(f"Cannot create the output file {self.output_path!r}: {error}") from error
-        self._dataset.SetGeoTransform(self._like.geotransform)
+        if self._like.gcps and not self._like.has_geotransform:
+            self._dataset.SetGCPs(self._like.gcps, self._like.gcp_projection_wkt)
+        else:
+            self._dataset.SetGeoTransform(self._like.geotransform)
         if self._like.projection_wkt:
             self._dataset.SetProjection(self._like.projection_wkt)
+        if self._like.rpc_metadata:
+            self._dataset.SetMetadata(dict(self._like.rpc_metadata), "RPC")
         for index, (name, wavelength) in enumerate(zip(self._band_names, self._wavelengths)):
             band = self._dataset.GetRasterBand(index + 1)
             band.SetNoDataValue(self._nodata)

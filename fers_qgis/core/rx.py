@@ -29,10 +29,19 @@ class BackgroundStatistics:
             return
         block_mean = pixels_nc.mean(axis=0, dtype=np.float64)
         centred = pixels_nc - block_mean
-        block_scatter = linalg.gram(centred)
+        self._merge_moments(count, block_mean, linalg.gram(centred))
+
+    def merge(self, other: "BackgroundStatistics") -> "BackgroundStatistics":
+        """Merge the statistics of other (disjoint) pixels into these; returns self. Blocks merged as a tree, in
+        any order, give the statistics of one pass over all of them (up to rounding)."""
+        if other.count:
+            self._merge_moments(other.count, other.mean, other._scatter)
+        return self
+
+    def _merge_moments(self, count: int, mean: np.ndarray, scatter: np.ndarray) -> None:
         total = self.count + count
-        delta = block_mean - self.mean
-        self._scatter += block_scatter + np.outer(delta, delta) * (self.count * count / total)
+        delta = mean - self.mean
+        self._scatter += scatter + np.outer(delta, delta) * (self.count * count / total)
         self.mean += delta * (count / total)
         self.count = total
 

@@ -3,6 +3,7 @@ import os
 
 from ..core.detection import check_windows
 from ..core.errors import InputError
+from ..core.raster import envi_data_file
 
 
 class ParameterChecks:
@@ -14,6 +15,11 @@ class ParameterChecks:
             value = parameters.get(name)
             if isinstance(value, str) and os.path.isfile(value) and \
                     self.parameterAsRasterLayer(parameters, name, context) is None:
+                data_file = envi_data_file(value)
+                if data_file or value.lower().endswith(".hdr"):
+                    return self.tr("{}: {} is an ENVI header; choose the data file it describes ({}).").format(
+                        self.parameterDefinition(name).description(), value,
+                        data_file or self.tr("the file with the same name without .hdr"))
                 return self.tr("{}: {} cannot be read as a raster (not an image format GDAL knows, or a damaged "
                                "file).").format(self.parameterDefinition(name).description(), value)
         return ""

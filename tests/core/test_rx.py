@@ -49,6 +49,21 @@ def test_streaming_statistics_match_numpy_for_any_block_split():
     np.testing.assert_allclose(statistics.covariance, np.cov(pixels, rowvar=False), rtol=1e-9)
 
 
+def test_statistics_of_blocks_merged_as_a_tree_equal_one_pass():
+    rng = np.random.default_rng(2)
+    pixels = rng.normal(size=(1000, 7)) * 1e3 + 5e4
+    blocks = []
+    for chunk in np.array_split(pixels, [3, 10, 400, 401, 999, 999]):  # an empty block among them
+        blocks.append(rx.BackgroundStatistics(7))
+        blocks[-1].add(chunk)
+    while len(blocks) > 1:
+        blocks = [pair[0].merge(pair[1]) if len(pair) == 2 else pair[0]
+                  for pair in (blocks[index:index + 2] for index in range(0, len(blocks), 2))]
+    assert blocks[0].count == 1000
+    np.testing.assert_allclose(blocks[0].mean, pixels.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(blocks[0].covariance, np.cov(pixels, rowvar=False), rtol=1e-9)
+
+
 def test_whitening_ignores_constant_and_duplicated_bands():
     rng = np.random.default_rng(2)
     pixels = rng.normal(size=(500, 4))

@@ -132,5 +132,6 @@ def test_every_algorithm_has_help_naming_its_parameters_and_references(fers_plug
                                                                  "OUTER_WINDOW", "SCORES", "TRUTH"):
                 continue
             word = {"BANDS": "Bands", "DETECTOR": "Detector", "MASK": "Mask", "MODEL": "Model", "USE_GPU": "GPU",
-                    "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule", "THRESHOLD": "Threshold"}[parameter.name()]
+                    "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule", "THRESHOLD": "Threshold",
+                    "UNDECLARED_FILL": "one value in every band"}[parameter.name()]
             assert word in text, (algorithm.id(), parameter.name())

@@ -3,6 +3,7 @@ a vector layer of anomaly objects, all optional, plus the styling of the loaded 
 import os
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
@@ -21,6 +22,7 @@ from qgis.PyQt.QtCore import QVariant
 from ...core import objects
 from ...core.errors import FersError
 from ...core.progress import Stage
+from ...core.raster import describe_raster
 from ..styling import load_styled, style_mask, style_scores
 
 THRESHOLD_RULE_LABELS = {"top-percent": "Top percent of valid pixels", "score": "Fixed score"}
@@ -97,7 +99,8 @@ class AnomalyDecisions:
                 results[self.ANOMALY_MASK] = mask_path
             if parameters.get(self.OBJECTS) not in (None, ""):
                 found = objects.find_objects(score_path, threshold, progress=Stage(progress, 0.7, 1.0))
-                results[self.OBJECTS] = self._write_objects(parameters, context, found, layer)
+                results[self.OBJECTS] = self._write_objects(parameters, context, found, layer,
+                                                            describe_raster(score_path).crs_wkt)
                 progress.info(self.tr("{} anomaly objects.").format(len(found)))
         except FersError as error:
             for path in (score_path, mask_path):
@@ -106,12 +109,14 @@ class AnomalyDecisions:
             raise QgsProcessingException(str(error)) from error
         return results
 
-    def _write_objects(self, parameters, context, found, layer) -> str:
+    def _write_objects(self, parameters, context, found, layer, crs_wkt: str) -> str:
+        """Objects in the score raster's map coordinates: its CRS, or its ground control points' CRS."""
         fields = QgsFields()
         for name, kind in OBJECT_FIELDS:
             fields.append(QgsField(name, kind))
         sink, destination = self.parameterAsSink(parameters, self.OBJECTS, context, fields, QgsWkbTypes.Polygon,
-                                                 layer.crs())
+                                                 QgsCoordinateReferenceSystem.fromWkt(crs_wkt) if crs_wkt
+                                                 else layer.crs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OBJECTS))
         for item in found:

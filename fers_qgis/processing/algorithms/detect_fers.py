@@ -16,6 +16,7 @@ from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 from .detect_rx import LOCAL_RX_HELP
+from .fill_parameter import FILL_HELP, UndeclaredFillParameter
 from .fers_model import MODEL_HELP, FersModelParameters
 
 # Enum entries in order: label, then the core's (detector, fusion); fusion None is the model's own rule.
@@ -29,7 +30,7 @@ DETECTOR_CHOICES = (
 )
 
 
-class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
+class DetectAnomaliesFers(UndeclaredFillParameter, FersModelParameters, AnomalyDecisions, FersAlgorithm):
     """Enhances the background with a FERS model set, then scores each pixel with RX."""
 
     ALGORITHM_ID = "detectanomaliesfers"
@@ -59,8 +60,9 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
             "windows (odd sizes, defaults 3 and 15); <i>plain RX</i> on the model's bands shows what the "
             "enhancement adds; the single-branch detectors are for comparison.\n") + self.tr(LOCAL_RX_HELP) + self.tr(
             "<b>Scale scores to 0-1</b> (default off): min-max scaling over the valid pixels.\n"
-            "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n") + \
-            self.tr(DECISION_HELP) + self.tr(
+            "<b>Mask</b>: optional raster; only pixels where it is non-zero are used (on another grid, resampled "
+            "onto the input's grid).\n") + \
+            self.tr(FILL_HELP) + self.tr(DECISION_HELP) + self.tr(
             "\nPixels that are nodata, NaN or Inf in any band the model reads, or masked out, are written as "
             "nodata (-9999). Scores are a single-band Float32 GeoTIFF on the input's grid, styled on a perceptual "
             "ramp stretched between the 2nd and 98th percentiles. Memory stays bounded on rasters of any size.") + \
@@ -84,6 +86,7 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
             self.MASK, self.tr("Mask (non-zero: pixels to use)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("FERS anomaly scores")))
         self.add_decision_parameters()
+        self.add_undeclared_fill_parameter()
 
     def _options(self, parameters, context) -> FersOptions:
         detector, fusion = DETECTOR_CHOICES[self.parameterAsEnum(parameters, self.DETECTOR, context)][1]
@@ -91,7 +94,8 @@ class DetectAnomaliesFers(FersModelParameters, AnomalyDecisions, FersAlgorithm):
                            inner_window=self.parameterAsInt(parameters, self.INNER_WINDOW, context),
                            outer_window=self.parameterAsInt(parameters, self.OUTER_WINDOW, context),
                            scale_scores=self.parameterAsBoolean(parameters, self.SCALE, context),
-                           use_gpu=self.use_gpu(parameters, context))
+                           use_gpu=self.use_gpu(parameters, context),
+                           undeclared_fill=self.undeclared_fill(parameters, context))
 
     @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)

@@ -15,6 +15,7 @@ from ..feedback import FeedbackProgress
 from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
+from .fill_parameter import FILL_HELP, UndeclaredFillParameter
 
 # How local RX is made to work on many bands (core.rx.LocalBackgroundRule), for the help of every local detector.
 LOCAL_RX_HELP = (
@@ -34,7 +35,7 @@ DETECTOR_LABELS = {
 }
 
 
-class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
+class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm):
     """Scores each pixel with the RX detector and writes a single-band anomaly-score GeoTIFF."""
 
     ALGORITHM_ID = "detectanomaliesrx"
@@ -62,9 +63,10 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
             "window keeps the target's own pixels out of its background; the outer window must be larger.\n") \
             + self.tr(LOCAL_RX_HELP) + self.tr(
             "<b>Bands</b>: the bands to use; none selected means all bands.\n"
-            "<b>Mask</b>: optional raster on the same pixel grid; only pixels where it is non-zero are used.\n"
+            "<b>Mask</b>: optional raster; only pixels where it is non-zero are used. A mask on another grid is "
+            "resampled onto the input's grid (nearest neighbour) when both are georeferenced.\n"
             "<b>Input</b>: any multi-band raster (hyperspectral or multispectral) that GDAL reads from disk.\n") \
-            + self.tr(DECISION_HELP) + self.tr(
+            + self.tr(FILL_HELP) + self.tr(DECISION_HELP) + self.tr(
             "\nPixels that are nodata, NaN or Inf in any used band, or masked out, take no part in the statistics. "
             "The output is a single-band Float32 GeoTIFF on the input's grid, with nodata (-9999) where no score "
             "was computed. Global RX reads the raster twice, block by block, so memory stays bounded; the "
@@ -89,6 +91,7 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
             self.MASK, self.tr("Mask (non-zero: pixels to use)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("RX anomaly scores")))
         self.add_decision_parameters()
+        self.add_undeclared_fill_parameter()
 
     @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
@@ -127,6 +130,7 @@ class DetectAnomaliesRx(AnomalyDecisions, FersAlgorithm):
             inner_window=self.parameterAsInt(parameters, self.INNER_WINDOW, context),
             outer_window=self.parameterAsInt(parameters, self.OUTER_WINDOW, context),
             bands=self._band_numbers(parameters, context) or None,
+            undeclared_fill=self.undeclared_fill(parameters, context),
         )
         output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
 

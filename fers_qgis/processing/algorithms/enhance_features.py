@@ -11,9 +11,10 @@ from ..feedback import FeedbackProgress
 from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .fers_model import MODEL_HELP, FersModelParameters
+from .fill_parameter import FILL_HELP, UndeclaredFillParameter
 
 
-class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
+class EnhanceFeaturesFers(UndeclaredFillParameter, FersModelParameters, FersAlgorithm):
     """Writes the FERS-enhanced cube (normalised bands + spatial + spectral features), for any detector."""
 
     ALGORITHM_ID = "enhancefeatures"
@@ -35,8 +36,9 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
             "runs RX on it directly.\n\n"
             "<b>Input</b>: a hyperspectral raster (any GDAL format on disk).\n") + self.tr(MODEL_HELP) + self.tr(
             "<b>Spectral / spatial features</b>: optional extra outputs with each feature map on its own.\n"
-            "<b>Mask</b>: optional raster on the same grid; only pixels where it is non-zero are used.\n\n"
-            "Nodata, NaN and masked pixels are written as nodata (-9999).") + REFERENCES
+            "<b>Mask</b>: optional raster; only pixels where it is non-zero are used (on another grid, resampled "
+            "onto the input's grid).\n") + \
+            self.tr(FILL_HELP) + self.tr("\nNodata, NaN and masked pixels are written as nodata (-9999).") + REFERENCES
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (hyperspectral)")))
@@ -48,6 +50,7 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
             self.SPECTRAL_OUTPUT, self.tr("Spectral features"), optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.SPATIAL_OUTPUT, self.tr("Spatial features"), optional=True, createByDefault=False))
+        self.add_undeclared_fill_parameter()
 
     @checks_product_input
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
@@ -74,7 +77,8 @@ class EnhanceFeaturesFers(FersModelParameters, FersAlgorithm):
             summary = enhance_features(input_path, outputs[self.OUTPUT], self.model_path(parameters, context),
                                        mask_path, spectral_output=outputs[self.SPECTRAL_OUTPUT],
                                        spatial_output=outputs[self.SPATIAL_OUTPUT],
-                                       use_gpu=self.use_gpu(parameters, context), progress=progress)
+                                       use_gpu=self.use_gpu(parameters, context), progress=progress,
+                                       undeclared_fill=self.undeclared_fill(parameters, context))
         except FersError as error:
             raise QgsProcessingException(str(error)) from error
 
