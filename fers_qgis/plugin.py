@@ -1,9 +1,8 @@
 """The QGIS plugin object: registers the Processing provider, the raster layer actions and the Plugins menu."""
 from qgis.core import QgsApplication
-from qgis.PyQt.QtWidgets import QAction
-
 from . import dependencies
 from .about import plugin_icon
+from .compat import QAction
 from .gui.layer_menu import LayerMenu
 from .processing.provider import FersProvider
 
@@ -47,7 +46,7 @@ class FersPlugin:
 
         dialog = DependenciesDialog(private_site_dir(), self.iface.mainWindow())
         dialog.start()
-        dialog.exec_()
+        dialog.exec()
 
     def unload(self):
         """Remove everything initGui/initProcessing added."""

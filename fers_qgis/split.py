@@ -150,14 +150,28 @@ def _rx_statistics_task(input_path: str, bands: Tuple[int, ...], mask_path: Opti
     return statistics
 
 
-def _reopened_scene(input_path: str, mask_path: Optional[str], undeclared_fill: bool, plan: Tuple) -> _Scene:
-    """The client's scene in a worker: the bad-band scan is done once, by the client, not again per task."""
-    matrix, bands, band_names, wavelengths_nm = plan
+@dataclass(frozen=True)
+class _ScenePlan:
+    """How the client's scene reads the raster (its bad-band scan done once, by the client), for the workers."""
+
+    matrix: object
+    bands: Tuple[int, ...]
+    band_names: Tuple[str, ...]
+    wavelengths_nm: Tuple[Optional[float], ...]
+
+    @classmethod
+    def of(cls, scene: _Scene) -> "_ScenePlan":
+        return cls(scene.matrix, scene.reader.bands, scene.band_names, scene.wavelengths_nm)
+
+
+def _reopened_scene(input_path: str, mask_path: Optional[str], undeclared_fill: bool, plan: _ScenePlan) -> _Scene:
+    """The client's scene in a worker, without scanning its bands again."""
     info = describe_raster(input_path)
-    return _Scene(info, BlockReader(info, bands, mask_path, undeclared_fill), matrix, band_names, wavelengths_nm)
+    return _Scene(info, BlockReader(info, plan.bands, mask_path, undeclared_fill), plan.matrix, plan.band_names,
+                  plan.wavelengths_nm)
 
 
-def _scan_task(input_path: str, mask_path: Optional[str], undeclared_fill: bool, plan: Tuple, band: Band
+def _scan_task(input_path: str, mask_path: Optional[str], undeclared_fill: bool, plan: _ScenePlan, band: Band
                ) -> ModelBandStatistics:
     scene = _reopened_scene(input_path, mask_path, undeclared_fill, plan)
     try:
@@ -170,7 +184,7 @@ def _scan_task(input_path: str, mask_path: Optional[str], undeclared_fill: bool,
 
 
 def _feature_task(input_path: str, model_path: str, use_gpu: bool, mask_path: Optional[str], undeclared_fill: bool,
-                  plan: Tuple,
+                  plan: _ScenePlan,
                   band_statistics: ModelBandStatistics, cube_names: Sequence[str], budget: int, band: Band,
                   paths: Dict[str, str]) -> Tuple[Dict[str, BandFile], Dict[str, rx.BackgroundStatistics]]:
     model = load_model_set(model_path, use_gpu)  # loaded once per worker process (the core keeps it)
@@ -312,7 +326,7 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
     model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu,
                             options.undeclared_fill, budget, Progress())
     fill = options.undeclared_fill
-    plan = (scene.matrix, scene.reader.bands, scene.band_names, scene.wavelengths_nm)
+    scene_plan = _ScenePlan.of(scene)
     info = scene.info
     fusion = options.fusion or model.metadata.fusion
     cube_names = _detector_cubes(options.detector, fusion)
@@ -322,7 +336,7 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
     tasks = run.tasks
     try:
         scan_budget = planning_budget(info, scene.reader.bytes_per_pixel, budget, tasks)
-        scan = [run.submit(_scan_task, input_path, mask_path, fill, plan, band)
+        scan = [run.submit(_scan_task, input_path, mask_path, fill, scene_plan, band)
                 for band in row_bands(scan_windows(scene, scan_budget), tasks)]
         band_statistics = run.wait([tree_reduce(run.submit, scan, _merged)],
                                    f"model-band statistics, {len(scan)} tasks and their tree")[0]
@@ -332,7 +346,7 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
         blocks = [(r0, r1 - r0, c0, c1 - c0) for r0, r1, c0, c1 in plan]
         feature_bands = row_bands(blocks, tasks, min(min_band_rows, info.height))
         shared_statistics = client.scatter(band_statistics, broadcast=True)
-        features = [run.submit(_feature_task, input_path, model_path, options.use_gpu, mask_path, fill, plan,
+        features = [run.submit(_feature_task, input_path, model_path, options.use_gpu, mask_path, fill, scene_plan,
                                shared_statistics,
                                cube_names, budget, band, {name: run.file(f"cube{cube}_{index}.tif")
                                                           for cube, name in enumerate(cube_names)})

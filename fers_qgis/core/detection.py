@@ -118,8 +118,8 @@ def open_rx_reader(info: RasterInfo, bands: Sequence[int], options: RxOptions, m
 
 def score_band_name(options: RxOptions) -> str:
     """The output band's name: what the scores are."""
-    return "RX anomaly score" if options.detector == "global" else (
-        f"Local RX anomaly score (windows {options.inner_window}/{options.outer_window})")
+    return "RX global anomaly score" if options.detector == "global" else (
+        f"RX local anomaly score (windows {options.inner_window}/{options.outer_window})")
 
 
 def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(),

@@ -49,6 +49,9 @@ ALIGNED_ROWS = 256
 # Smallest block side: smaller blocks would spend most of their time on halo and overlapping tiles.
 MIN_BLOCK_SIDE = 16
 SUM, SPATIAL, SPECTRAL, PLAIN = "x+spa_f+spe_f", "x+spa_f", "x+spe_f", "x"
+# How logs name those cubes for users.
+CUBE_WORDS = {SUM: "the enhanced image (bands + spatial + spectral features)",
+              SPATIAL: "bands + spatial features", SPECTRAL: "bands + spectral features", PLAIN: "the model bands"}
 
 
 @dataclass(frozen=True)
@@ -513,10 +516,10 @@ def needed_branches(cube_names: Sequence[str]) -> Tuple[bool, bool]:
 
 def _score_label(detector: str, fusion: str, options: FersOptions) -> str:
     """The output band's name: what the scores are."""
-    labels = {"fers": "FERS anomaly score" + (" (product rule)" if fusion == "product" else ""),
-              "fers-spectral": "FERS spectral-branch anomaly score",
-              "fers-spatial": "FERS spatial-branch anomaly score",
-              "rx": "RX anomaly score (model bands)",
+    labels = {"fers": "FERS-RX anomaly score" + (" (product rule)" if fusion == "product" else ""),
+              "fers-spectral": "FERS spectral branch anomaly score",
+              "fers-spatial": "FERS spatial branch anomaly score",
+              "rx": "plain RX anomaly score (model bands)",
               "fers-local": f"FERS local RX anomaly score (windows {options.inner_window}/{options.outer_window})"}
     return labels[detector] + (", scaled 0-1" if options.scale_scores else "")
 
@@ -558,7 +561,7 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
         for name in cube_names:
             check_statistics(statistics[name], model.bands, info)
             whitenings[name] = whitening = rx.whitening_matrix(statistics[name].covariance)
-            progress.info(f"RX background of {name}: {statistics[name].count} pixels, covariance rank "
+            progress.info(f"RX background of {CUBE_WORDS[name]}: {statistics[name].count} pixels, covariance rank "
                           f"{whitening.shape[1]} of {model.bands}.")
             if options.detector == "fers-local":
                 local_window_components(info, options, whitening.shape[1])

@@ -10,14 +10,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from osgeo import gdal
 
 from .errors import InputError
 from .metrics import false_alarm_auc, roc_auc, roc_curve
 from .raster import BlockReader, describe_raster
-
-PLOT_SIZE = 480
-_MARGIN = 48
 
 
 @dataclass
@@ -61,59 +57,29 @@ def evaluate_map(score_path: str, truth_path: str, mask_path: Optional[str] = No
                       int(labels.sum()), int((~labels).sum()), false_alarm, detection)
 
 
-def _plot_points(evaluation: Evaluation, size: int = PLOT_SIZE):
-    """Curve points in plot pixel coordinates (x right, y down), thinned to at most a few per pixel column."""
-    inner = size - 2 * _MARGIN
-    keep = np.unique(np.r_[0, np.searchsorted(evaluation.false_alarm, np.linspace(0, 1, 4 * inner)),
+def roc_points(evaluation: Evaluation, columns: int = 4 * 400):
+    """(false alarm, detection) of the ROC curve thinned to about ``columns`` false-alarm steps, each with the
+    first and last point at that false-alarm rate (so vertical runs keep their height); enough for any plot."""
+    steps = np.linspace(0, 1, columns)
+    keep = np.unique(np.r_[0, np.searchsorted(evaluation.false_alarm, steps),
+                           np.searchsorted(evaluation.false_alarm, steps, side="right") - 1,
                            len(evaluation.false_alarm) - 1].clip(0, len(evaluation.false_alarm) - 1))
-    x = _MARGIN + evaluation.false_alarm[keep] * inner
-    y = size - _MARGIN - evaluation.detection[keep] * inner
-    return x, y
-
-
-def write_roc_png(evaluation: Evaluation, path: str, size: int = PLOT_SIZE) -> None:
-    """The ROC curve as a PNG: white canvas, grey axes box and chance diagonal, the curve in dark red."""
-    canvas = np.full((size, size, 3), 255, dtype=np.uint8)
-    low, high = _MARGIN, size - _MARGIN
-    canvas[low:high + 1, [low, high]] = canvas[[low, high], low:high + 1] = 120
-    steps = np.arange(high - low + 1)
-    canvas[high - steps, low + steps] = 200
-    x, y = _plot_points(evaluation, size)
-    for x0, y0, x1, y1 in zip(x[:-1], y[:-1], x[1:], y[1:]):
-        count = int(max(abs(x1 - x0), abs(y1 - y0))) + 2
-        columns = np.round(np.linspace(x0, x1, count)).astype(int)
-        rows = np.round(np.linspace(y0, y1, count)).astype(int)
-        for offset in (-1, 0, 1):  # a 3-pixel-wide line
-            canvas[(rows + offset).clip(0, size - 1), columns] = (160, 20, 40)
-    memory = gdal.GetDriverByName("MEM").Create("", size, size, 3, gdal.GDT_Byte)
-    for band in range(3):
-        memory.GetRasterBand(band + 1).WriteArray(canvas[:, :, band])
-    gdal.GetDriverByName("PNG").CreateCopy(path, memory)
+    return evaluation.false_alarm[keep], evaluation.detection[keep]
 
 
 def write_report(evaluation: Evaluation, html_path: str, png_path: str) -> None:
-    """An HTML page with the figures and the ROC curve (inline SVG, and the PNG beside it)."""
-    write_roc_png(evaluation, png_path)
-    x, y = _plot_points(evaluation)
-    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
-    low, high = _MARGIN, PLOT_SIZE - _MARGIN
+    """An HTML page with the figures and the ROC curve image (``png_path``, drawn by the caller)."""
     rows = [("Score map", html.escape(evaluation.score_path)), ("Ground truth", html.escape(evaluation.truth_path)),
             ("ROC AUC (detection vs false alarm; higher is better)", f"{evaluation.auc:.4f}"),
             ("AUC of false alarm vs threshold (lower is better)", f"{evaluation.false_alarm_auc:.4f}"),
             ("Anomaly pixels", str(evaluation.anomaly_pixels)),
             ("Background pixels", str(evaluation.background_pixels))]
     table = "\n".join(f"<tr><th align='left'>{name}</th><td>{value}</td></tr>" for name, value in rows)
-    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{PLOT_SIZE}' height='{PLOT_SIZE}'>"
-           f"<rect x='{low}' y='{low}' width='{high - low}' height='{high - low}' fill='none' stroke='#787878'/>"
-           f"<line x1='{low}' y1='{high}' x2='{high}' y2='{low}' stroke='#c8c8c8'/>"
-           f"<polyline points='{points}' fill='none' stroke='#a01428' stroke-width='2'/>"
-           f"<text x='{PLOT_SIZE / 2}' y='{PLOT_SIZE - 12}' text-anchor='middle'>false-alarm rate</text>"
-           f"<text x='14' y='{PLOT_SIZE / 2}' transform='rotate(-90 14 {PLOT_SIZE / 2})' text-anchor='middle'>"
-           f"detection rate</text></svg>")
+    image_uri = html.escape(pathlib.Path(os.path.abspath(png_path)).as_uri())
     page = (f"<html><head><meta charset='utf-8'><title>Anomaly map evaluation</title></head><body>"
-            f"<h2>Anomaly map evaluation</h2><table>{table}</table><h3>ROC curve</h3>{svg}"
-            f"<p>PNG: <a href='{html.escape(pathlib.Path(os.path.abspath(png_path)).as_uri())}'>"
-            f"{html.escape(png_path)}</a></p>"
+            f"<h2>Anomaly map evaluation</h2><table>{table}</table><h3>ROC curve</h3>"
+            f"<p><img src='{image_uri}' alt='ROC curve'></p>"
+            f"<p>PNG: <a href='{image_uri}'>{html.escape(png_path)}</a></p>"
             f"</body></html>")
     with open(html_path, "w", encoding="utf-8") as handle:
         handle.write(page)

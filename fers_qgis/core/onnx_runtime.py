@@ -5,6 +5,7 @@ install becomes a MissingDependency error that tells the user how to install it.
 (missing, damaged, foreign, mismatched) becomes an InputError sentence, never a traceback.
 """
 import glob
+import importlib
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -61,14 +62,20 @@ class MissingDependency(FersError):
 
 
 def import_onnxruntime():
-    """The onnxruntime module, or MissingDependency saying how to install it."""
+    """The onnxruntime module, or MissingDependency saying how to install it.
+
+    A failed look-up is retried with fresh import caches: onnxruntime may have been installed since the last one
+    (Plugins > FERS > Install FERS dependencies runs while QGIS runs, and no restart should be needed)."""
     try:
-        import onnxruntime
+        return importlib.import_module("onnxruntime")
+    except ImportError:
+        importlib.invalidate_caches()
+    try:
+        return importlib.import_module("onnxruntime")
     except ImportError as error:
         raise MissingDependency(
             f"onnxruntime is not installed in QGIS's Python, and FERS models need it to run: {INSTALL_HINT} "
             f"(or install the 'onnxruntime' package into QGIS's Python with pip).") from error
-    return onnxruntime
 
 
 def _providers(onnxruntime, use_gpu: bool) -> Sequence[str]:

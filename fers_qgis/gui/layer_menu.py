@@ -1,32 +1,42 @@
-"""Right-click entries on raster layers that open a FERS algorithm's dialog with the clicked layer as input."""
+"""Right-click entries on raster layers, in a FERS submenu, that open a FERS algorithm's dialog with the clicked
+layer as input; each entry carries its algorithm's toolbox name and icon."""
 from dataclasses import dataclass
 from typing import List, Sequence
 
-from qgis.core import QgsMapLayerType
 from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtWidgets import QAction
 
-from ..about import plugin_icon
+from ..about import algorithm_icon
+from ..compat import LAYER_RASTER, QAction
+from ..processing.algorithms import DetectAnomaliesFers, DetectAnomaliesRx, EnhanceFeaturesFers, EvaluateAnomalyMap
 
 
 @dataclass(frozen=True)
 class LayerAction:
-    """One context-menu entry: its text and the algorithm whose dialog it opens, prefilled with the layer."""
+    """One context-menu entry: the algorithm whose dialog it opens, and the parameter the clicked layer fills."""
 
-    text: str
-    algorithm_id: str
+    algorithm: type  # a FersAlgorithm subclass
     layer_parameter: str = "INPUT"
+
+    @property
+    def text(self) -> str:
+        """The toolbox name, with the dots that say a dialog opens."""
+        return self.algorithm.DISPLAY_NAME + "..."
+
+    @property
+    def algorithm_id(self) -> str:
+        return "fers:" + self.algorithm.ALGORITHM_ID
 
 
 # A new algorithm gets its right-click entry by adding one line here.
 RASTER_LAYER_ACTIONS = (
-    LayerAction("Detect anomalies...", "fers:detectanomaliesrx"),
-    LayerAction("Detect anomalies (FERS)...", "fers:detectanomaliesfers"),
-    LayerAction("Enhance features (FERS)...", "fers:enhancefeatures"),
+    LayerAction(DetectAnomaliesRx),
+    LayerAction(DetectAnomaliesFers),
+    LayerAction(EnhanceFeaturesFers),
+    LayerAction(EvaluateAnomalyMap, EvaluateAnomalyMap.SCORES),
 )
 
-# Empty: the entries sit directly in the layer's context menu; a name would group them in a submenu.
-MENU_NAME = ""
+# The submenu of the layer's context menu that holds the entries.
+MENU_NAME = "FERS"
 
 
 class LayerMenu:
@@ -41,9 +51,9 @@ class LayerMenu:
         """Create one QAction per entry and register it for every raster layer."""
         for entry in self.entries:
             text = QCoreApplication.translate("LayerMenu", entry.text)
-            action = QAction(plugin_icon(), text, self.iface.mainWindow())
+            action = QAction(algorithm_icon(entry.algorithm.ICON), text, self.iface.mainWindow())
             action.triggered.connect(lambda _checked=False, entry=entry: self.open_dialog(entry))
-            self.iface.addCustomActionForLayerType(action, MENU_NAME, QgsMapLayerType.RasterLayer, True)
+            self.iface.addCustomActionForLayerType(action, MENU_NAME, LAYER_RASTER, True)
             self.actions.append(action)
 
     def remove(self) -> None:

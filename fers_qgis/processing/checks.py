@@ -27,6 +27,9 @@ class ParameterChecks:
     def geotiff_problem(self, parameters, context, names) -> str:
         """The core writes GeoTIFF only; another extension would give a GeoTIFF a misleading name."""
         for name in names:
+            # A temporary output takes the provider's .tif; resolving it here would queue a second temporary file.
+            if not self.output_requested(parameters, name, context) or self.is_temporary(parameters, name, context):
+                continue
             path = self.parameterAsOutputLayer(parameters, name, context)
             if path and os.path.splitext(path)[1].lower() not in (".tif", ".tiff"):
                 return self.tr("The output is written as GeoTIFF: give it a .tif name (got {}).").format(path)

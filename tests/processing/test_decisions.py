@@ -76,16 +76,28 @@ def test_scores_get_a_percentile_stretched_ramp_and_masks_a_transparent_backgrou
     assert classes[0].alpha() == 0 and classes[1].alpha() == 255
 
 
-def test_loaded_outputs_are_named_and_styled(scene, tmp_path):
-    from qgis.core import QgsProject
+def test_loaded_outputs_are_named_per_run_styled_and_stacked(scene, tmp_path, qgis_new_project):
+    from qgis.core import QgsProject, QgsSingleSymbolRenderer, QgsWkbTypes
 
-    processing.runAndLoadResults("fers:detectanomaliesrx", {
-        "INPUT": scene.path, "OUTPUT": str(tmp_path / "rx.tif"), "ANOMALY_MASK": str(tmp_path / "mask.tif")})
     project = QgsProject.instance()
+    for run in ("first", "second"):
+        processing.runAndLoadResults("fers:detectanomaliesrx", {
+            "INPUT": scene.path, "OUTPUT": str(tmp_path / f"{run}_rx.tif"), "THRESHOLD": 0.25,
+            "ANOMALY_MASK": str(tmp_path / f"{run}_mask.tif"), "OBJECTS": str(tmp_path / f"{run}_objects.gpkg")})
     try:
-        scores = project.mapLayersByName("scene RX anomalies")
-        mask = project.mapLayersByName("scene RX anomaly mask")
-        assert len(scores) == 1 and isinstance(scores[0].renderer(), QgsSingleBandPseudoColorRenderer)
-        assert len(mask) == 1 and isinstance(mask[0].renderer(), QgsPalettedRasterRenderer)
+        names = [node.name() for node in project.layerTreeRoot().children()]
+        # Newest run on top; in each run the objects and the mask lie above the scores they come from.
+        assert names == ["scene RX global anomaly objects #2", "scene RX global anomaly mask #2",
+                         "scene RX global anomaly scores #2", "scene RX global anomaly objects",
+                         "scene RX global anomaly mask", "scene RX global anomaly scores"]
+        scores, mask, objects = (project.mapLayersByName(f"scene RX global anomaly {kind}")[0]
+                                 for kind in ("scores", "mask", "objects"))
+        assert isinstance(scores.renderer(), QgsSingleBandPseudoColorRenderer)
+        assert isinstance(mask.renderer(), QgsPalettedRasterRenderer)
+        assert isinstance(objects.renderer(), QgsSingleSymbolRenderer)
+        fill = objects.renderer().symbol().symbolLayer(0)
+        assert fill.brushStyle() == 0 and fill.strokeColor().name() == "#e6194b"  # Qt's NoBrush: outlines only
+        assert QgsWkbTypes.displayString(objects.wkbType()) == "MultiPolygon"
+        assert all(feature.geometry().isMultipart() for feature in objects.getFeatures())
     finally:
         project.removeAllMapLayers()

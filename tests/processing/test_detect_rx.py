@@ -152,7 +152,7 @@ def test_runs_inside_a_model(scene, output_dir):
 
 def test_loaded_result_is_named_after_the_input(scene, qgis_new_project):
     processing.runAndLoadResults(ALGORITHM, {"INPUT": scene.path, "OUTPUT": "TEMPORARY_OUTPUT"})
-    assert [layer.name() for layer in QgsProject.instance().mapLayers().values()] == ["scene RX anomalies"]
+    assert [layer.name() for layer in QgsProject.instance().mapLayers().values()] == ["scene RX global anomaly scores"]
 
 
 def write_bad_input(case, path):

@@ -11,6 +11,7 @@ pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
 import processing  # noqa: E402
 from qgis.core import QgsApplication, QgsProcessingException  # noqa: E402
 
+from fers_qgis.compat import PARAMETER_OPTIONAL  # noqa: E402
 from fers_qgis.gui.layer_menu import RASTER_LAYER_ACTIONS  # noqa: E402
 from tests.fers_models import ExportedModelSet, normalised_first_bands, reference_rx  # noqa: E402
 from tests.helpers import TEST_GEOTRANSFORM, anomaly_scene, read_raster, write_raster  # noqa: E402
@@ -46,7 +47,7 @@ def test_algorithms_are_registered_with_layer_menu_entries():
         assert registry.algorithmById(algorithm_id) is not None
     entries = {action.algorithm_id: action.text for action in RASTER_LAYER_ACTIONS}
     assert entries[DETECT] == "Detect anomalies (FERS)..."
-    assert entries[ENHANCE] == "Enhance features (FERS)..."
+    assert entries[ENHANCE] == "Enhance background features (FERS)..."
 
 
 def test_detect_fers_scores_equal_the_core_reference(scene, models, output_dir):
@@ -55,7 +56,7 @@ def test_detect_fers_scores_equal_the_core_reference(scene, models, output_dir):
     assert result["OUTPUT"] == output
     written = read_raster(output)
     assert written.cube_bhw.shape == (1, 30, 40) and written.geotransform == TEST_GEOTRANSFORM
-    assert written.band_names == ("FERS anomaly score",)
+    assert written.band_names == ("FERS-RX anomaly score",)
     scores = written.cube_bhw[0].astype(np.float64)
     assert np.all(scores[~scene.valid_hw] == OUTPUT_NODATA)
     cube = np.where(scene.valid_hw[None], scene.cube_bhw, 0)
@@ -127,13 +128,14 @@ def test_missing_onnxruntime_points_to_the_installer(scene, models, output_dir, 
 def test_shipped_models_are_offered_and_the_automatic_choice_fits_the_raster(scene, output_dir, tmp_path,
                                                                             monkeypatch):
     from fers_qgis.core import onnx_runtime
-    shipped = {bands: ExportedModelSet(tmp_path, bands=bands, name=f"b{bands}") for bands in (4, 8)}
+    shipped = {bands: ExportedModelSet(tmp_path, bands=bands, name=f"fers-b{bands}-first") for bands in (4, 8)}
     monkeypatch.setattr(onnx_runtime, "MODEL_FOLDERS", (str(tmp_path),))
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(DETECT)
     options = algorithm.parameterDefinition("MODEL").options()
-    assert options[0].startswith("Automatic") and options[1:] == ["b4", "b8"]
+    assert options[0].startswith("Automatic") and options[1:] == [
+        "FERS, first 4 bands (shipped: fers-b4-first)", "FERS, first 8 bands (shipped: fers-b8-first)"]
     model_file = algorithm.parameterDefinition("MODEL_FILE")
-    assert model_file.flags() & model_file.FlagOptional
+    assert model_file.flags() & PARAMETER_OPTIONAL
     six_bands = write_raster(tmp_path / "six.tif", scene.cube_bhw[:6])
     for raster, bands in ((six_bands, 4), (scene.path, 8)):  # 6 bands: only b4 fits; 8 bands: b8 reads more
         automatic = str(output_dir / f"automatic{bands}.tif")

@@ -1,15 +1,17 @@
 """The plugin as QGIS loads it: classFactory, initProcessing (all qgis_process calls), initGui and unload."""
 import configparser
+import re
 import os
 from unittest import mock
 
 import processing
 import pytest
-from qgis.core import QgsApplication, QgsMapLayerType, QgsProcessingAlgorithm, QgsProject, QgsRasterLayer
+from qgis.core import QgsApplication, QgsProcessingAlgorithm, QgsProject, QgsRasterLayer
 
 from qgis.gui import QgsBrowserGuiModel
 
 from fers_qgis import classFactory
+from fers_qgis.compat import LAYER_RASTER
 from fers_qgis.gui.layer_menu import RASTER_LAYER_ACTIONS, LayerMenu
 from tests.helpers import anomaly_scene, write_raster
 
@@ -42,6 +44,8 @@ def test_metadata_is_visible_from_the_plugin_folder():
     general = metadata["general"]
     assert general["hasProcessingProvider"] == "yes"
     assert general["qgisMinimumVersion"] == "3.22"
+    assert general["qgisMaximumVersion"] == "4.99"  # offered to QGIS 4 too
+    assert "\n" not in general["about"]  # the plugin manager shows hard line breaks as they are
     assert os.path.isfile(os.path.join(REPOSITORY, "fers_qgis", general["icon"]))
 
 
@@ -71,9 +75,15 @@ def test_plugin_registers_provider_and_layer_action_and_removes_them(qgis_proces
     assert [p.id() for p in registry.providers()].count("fers") == 1
     assert add_action.call_count == len(RASTER_LAYER_ACTIONS)
     added = [call.args for call in add_action.call_args_list]
+    # The toolbox's names, in a FERS submenu of the raster layer's context menu.
+    toolbox = {algorithm.id(): algorithm.displayName() for algorithm in provider.algorithms()}
     assert [action.text() for action, *_ in added] == [
-        "Detect anomalies...", "Detect anomalies (FERS)...", "Enhance features (FERS)..."]
-    assert all(tuple(rest) == ("", QgsMapLayerType.RasterLayer, True) for _, *rest in added)
+        "Detect anomalies (RX)...", "Detect anomalies (FERS)...", "Enhance background features (FERS)...",
+        "Evaluate anomaly map..."]
+    assert [action.text() for action, *_ in added] == [toolbox[entry.algorithm_id] + "..."
+                                                       for entry in RASTER_LAYER_ACTIONS]
+    assert all(tuple(rest) == ("FERS", LAYER_RASTER, True) for _, *rest in added)
+    assert all(not action.icon().isNull() for action, *_ in added)
 
     plugin.unload()
     assert registry.providerById("fers") is None
@@ -90,10 +100,13 @@ def test_layer_action_opens_algorithm_dialog_with_clicked_layer(qgis_iface, stub
     menu = LayerMenu(qgis_iface)
     menu.add()
     try:
-        menu.actions[0].trigger()
+        for action in menu.actions:
+            action.trigger()
     finally:
         menu.remove()
-    assert opened == [(ALGORITHM, {"INPUT": scene_layer})]
+    assert opened == [(ALGORITHM, {"INPUT": scene_layer}), ("fers:detectanomaliesfers", {"INPUT": scene_layer}),
+                      ("fers:enhancefeatures", {"INPUT": scene_layer}),
+                      ("fers:evaluateanomalymap", {"SCORES": scene_layer})]
 
 
 def test_algorithm_dialog_accepts_clicked_layer(fers_plugin, scene_layer, qgis_iface, tmp_path, monkeypatch):
@@ -131,7 +144,39 @@ def test_every_algorithm_has_help_naming_its_parameters_and_references(fers_plug
             if parameter.isDestination() or parameter.name() in ("INPUT", "MODEL_FILE", "INNER_WINDOW",
                                                                  "OUTER_WINDOW", "SCORES", "TRUTH"):
                 continue
-            word = {"BANDS": "Bands", "DETECTOR": "Detector", "MASK": "Mask", "MODEL": "Model", "USE_GPU": "GPU",
-                    "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule", "THRESHOLD": "Threshold",
-                    "UNDECLARED_FILL": "one value in every band"}[parameter.name()]
+            word = {"BANDS": "Bands", "DETECTOR": "Detector", "MASK": "Valid-pixel mask", "MODEL": "Model",
+                    "USE_GPU": "GPU", "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule",
+                    "THRESHOLD": "Threshold value", "UNDECLARED_FILL": "one value in every band"}[parameter.name()]
             assert word in text, (algorithm.id(), parameter.name())
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_algorithm_links_its_readme_section_and_has_its_own_icon(fers_plugin):
+    with open(os.path.join(REPOSITORY, "README.md"), encoding="utf-8") as handle:
+        anchors = {github_anchor(line.lstrip("#")) for line in handle if line.startswith("#")}
+    metadata = configparser.ConfigParser()
+    metadata.read(os.path.join(REPOSITORY, "metadata.txt"), encoding="utf-8")
+    provider = QgsApplication.processingRegistry().providerById("fers")
+    icons = set()
+    for algorithm in provider.algorithms():
+        homepage, _, anchor = algorithm.helpUrl().partition("#")
+        assert homepage == metadata["general"]["homepage"] and anchor in anchors, algorithm.id()
+        assert not algorithm.icon().isNull() and os.path.isfile(algorithm.svgIconPath())
+        icons.add(os.path.realpath(algorithm.svgIconPath()))
+    assert len(icons) == len(provider.algorithms())
+
+
+def test_parameter_names_say_what_they_hold(fers_plugin):
+    registry = QgsApplication.processingRegistry()
+    for algorithm_id in ("fers:detectanomaliesrx", "fers:detectanomaliesfers"):
+        algorithm = registry.algorithmById(algorithm_id)
+        describe = {parameter.name(): parameter.description() for parameter in algorithm.parameterDefinitions()}
+        # The input mask and the output mask cannot be taken for each other.
+        assert describe["MASK"].startswith("Valid-pixel mask (optional input")
+        assert describe["ANOMALY_MASK"].startswith("Anomaly mask (result")
+        # The threshold says what kind of number it is under each rule.
+        assert "percent" in describe["THRESHOLD"] and "score" in describe["THRESHOLD"]

@@ -1,7 +1,18 @@
-"""What every FERS algorithm declares the same way: identity, group, translation and instance creation."""
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterDefinition
+"""What every FERS algorithm declares the same way: identity, group, help link, icon, translation, instance
+creation, and how optional outputs are read."""
+from typing import Dict, Optional, Sequence
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
+    QgsProperty,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 
+from ...about import algorithm_icon, algorithm_icon_path, help_url
+from ...compat import PARAMETER_OPTIONAL
 from ..checks import ParameterChecks
 from ..layers import raster_file
 
@@ -23,6 +34,8 @@ class FersAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
     DISPLAY_NAME = ""
     TAGS = ""
     SHORT_DESCRIPTION = ""
+    ICON = ""          # file name in resources/icons
+    HELP_SECTION = ""  # anchor of the algorithm's section in the README
 
     def tr(self, text):
         return QCoreApplication.translate(type(self).__name__, text)
@@ -48,12 +61,48 @@ class FersAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
     def shortDescription(self):  # noqa: N802 (QGIS API)
         return self.tr(self.SHORT_DESCRIPTION)
 
+    def helpUrl(self):  # noqa: N802 (QGIS API)
+        return help_url(self.HELP_SECTION)
+
+    def icon(self):
+        return algorithm_icon(self.ICON)
+
+    def svgIconPath(self):  # noqa: N802 (QGIS API)
+        return algorithm_icon_path(self.ICON)
+
+    def raw_output(self, parameters, name, context) -> str:
+        """What the user typed for an output, unresolved: '' when left empty (the batch dialog and the model
+        designer pass an empty QgsProcessingOutputLayerDefinition), 'TEMPORARY_OUTPUT', 'memory:' or a path."""
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingOutputLayerDefinition):
+            value = value.sink
+        if isinstance(value, QgsProperty):
+            value = value.valueAsString(context.expressionContext())[0]
+        return value if isinstance(value, str) else ""
+
+    def output_requested(self, parameters, name, context) -> bool:
+        return bool(self.raw_output(parameters, name, context))
+
+    def resolve_outputs(self, parameters, context, names: Sequence[str]) -> Dict[str, Optional[str]]:
+        """Each requested raster output's path, resolved once per run (a temporary output gets a new path at
+        every resolution, and each one is queued for loading); None for those not requested."""
+        return {name: self.parameterAsOutputLayer(parameters, name, context) or None
+                if self.output_requested(parameters, name, context) else None for name in names}
+
+    def given_name(self, parameters, name: str) -> str:
+        """The layer name the model designer gives a model output (its destinationName), or ''."""
+        given = getattr(parameters.get(name), "destinationName", "") or ""
+        return given if given != self.parameterDefinition(name).description() else ""
+
+    def is_temporary(self, parameters, name, context) -> bool:
+        return self.raw_output(parameters, name, context) == QgsProcessing.TEMPORARY_OUTPUT
+
     def raster_source(self, parameters, name, context):
         """(layer, file path) of a raster parameter; (None, None) for an empty optional one."""
         layer = self.parameterAsRasterLayer(parameters, name, context)
         definition = self.parameterDefinition(name)
         if layer is None:
-            if definition.flags() & QgsProcessingParameterDefinition.FlagOptional:
+            if definition.flags() & PARAMETER_OPTIONAL:
                 return None, None
             raise QgsProcessingException(self.invalidRasterError(parameters, name))
         return layer, raster_file(layer, definition.description())

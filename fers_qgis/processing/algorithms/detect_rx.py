@@ -8,6 +8,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ...compat import NUMBER_INTEGER
 from ...core.detection import DETECTORS, RxOptions, detect_rx
 from ...core.errors import FersError
 from ...core.progress import Stage
@@ -28,10 +29,11 @@ LOCAL_RX_HELP = (
     "swath) the pixel is scored against the whole image's background: no score comes from a nearly singular "
     "window. Ring statistics are running sums, so larger windows cost little extra time.\n")
 
-# Enum labels in the order of the core's DETECTORS: the enum index selects the core's detector name.
+# Enum labels in the order of the core's DETECTORS: the enum index selects the core's detector name. Each label
+# starts with the words that name the run's layers ("scene RX global anomaly scores").
 DETECTOR_LABELS = {
-    "global": "Global (background: the whole image)",
-    "local": "Local (background: a window around each pixel)",
+    "global": "RX global (background: the whole image)",
+    "local": "RX local (background: a window around each pixel)",
 }
 
 
@@ -42,6 +44,8 @@ class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm
     DISPLAY_NAME = "Detect anomalies (RX)"
     TAGS = "rx,reed-xiaoli,mahalanobis,anomaly,outlier,target,hyperspectral,spectral"
     SHORT_DESCRIPTION = "Scores each pixel by the Mahalanobis distance of its spectrum to the background (RX)."
+    ICON = "detect_rx.svg"
+    HELP_SECTION = "detect-anomalies-rx"
 
     INPUT = "INPUT"
     BANDS = "BANDS"
@@ -56,15 +60,15 @@ class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm
             "Scores every pixel by how unusual its spectrum is. The RX (Reed-Xiaoli) detector computes the squared "
             "Mahalanobis distance between a pixel's spectrum and the mean spectrum of its background, using the "
             "background's covariance: high scores are anomalies.\n\n"
-            "<b>Detector</b>: <i>Global</i> takes every valid pixel of the image as background (fast; finds "
-            "pixels unlike the scene). <i>Local</i> takes the pixels between an inner and an outer window "
+            "<b>Detector</b>: <i>RX global</i> (default) takes every valid pixel of the image as background (fast; "
+            "finds pixels unlike the scene). <i>RX local</i> takes the pixels between an inner and an outer window "
             "centred on each pixel (slower; finds pixels unlike their surroundings).\n"
             "<b>Inner / outer window</b>: odd sizes in pixels, used by the local detector. The inner (guard) "
             "window keeps the target's own pixels out of its background; the outer window must be larger.\n") \
             + self.tr(LOCAL_RX_HELP) + self.tr(
             "<b>Bands</b>: the bands to use; none selected means all bands.\n"
-            "<b>Mask</b>: optional raster; only pixels where it is non-zero are used. A mask on another grid is "
-            "resampled onto the input's grid (nearest neighbour) when both are georeferenced.\n"
+            "<b>Valid-pixel mask</b> (optional input): a raster whose non-zero pixels are the ones to use. A mask "
+            "on another grid is resampled onto the input's grid (nearest neighbour) when both are georeferenced.\n"
             "<b>Input</b>: any multi-band raster (hyperspectral or multispectral) that GDAL reads from disk.\n") \
             + self.tr(FILL_HELP) + self.tr(DECISION_HELP) + self.tr(
             "\nPixels that are nodata, NaN or Inf in any used band, or masked out, take no part in the statistics. "
@@ -83,12 +87,12 @@ class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm
             defaultValue=DETECTORS.index("global")))
         self.addParameter(QgsProcessingParameterNumber(
             self.INNER_WINDOW, self.tr("Inner (guard) window size, pixels (local detector)"),
-            type=QgsProcessingParameterNumber.Integer, defaultValue=3, minValue=1))
+            type=NUMBER_INTEGER, defaultValue=3, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(
             self.OUTER_WINDOW, self.tr("Outer window size, pixels (local detector)"),
-            type=QgsProcessingParameterNumber.Integer, defaultValue=15, minValue=3))
+            type=NUMBER_INTEGER, defaultValue=15, minValue=3))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.MASK, self.tr("Mask (non-zero: pixels to use)"), optional=True))
+            self.MASK, self.tr("Valid-pixel mask (optional input; non-zero = use the pixel)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("RX anomaly scores")))
         self.add_decision_parameters()
         self.add_undeclared_fill_parameter()
@@ -132,7 +136,8 @@ class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm
             bands=self._band_numbers(parameters, context) or None,
             undeclared_fill=self.undeclared_fill(parameters, context),
         )
-        output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        outputs = self.resolve_outputs(parameters, context, (self.OUTPUT, self.ANOMALY_MASK))
+        output_path = outputs[self.OUTPUT]
 
         progress = FeedbackProgress(feedback)
         scoring_end = 0.85 if self.wants_decisions(parameters, context) else 1.0
@@ -143,6 +148,14 @@ class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm
 
         progress.info(self.tr("Scored {} valid pixels using {} bands in {:.1f} s.").format(
             summary.valid_pixels, summary.bands_used, summary.seconds))
-        decisions = self.write_decisions(parameters, context, Stage(progress, scoring_end, 1.0), output_path, layer,
-                                         "RX")
+        layers = self.run_layers(parameters, context, self._run_label(layer, options), output_path)
+        decisions = self.write_decisions(parameters, context, Stage(progress, scoring_end, 1.0), output_path,
+                                         outputs[self.ANOMALY_MASK], layer, layers)
         return {self.OUTPUT: output_path, **decisions}
+
+    @staticmethod
+    def _run_label(layer, options: RxOptions) -> str:
+        """The input and the detector settings: what tells two runs' layers apart."""
+        if options.detector == "global":
+            return f"{layer.name()} RX global"
+        return f"{layer.name()} RX local {options.inner_window}/{options.outer_window}"

@@ -1,12 +1,14 @@
 """What the FERS-model algorithms share: the model parameters (a shipped model set or a model file) and their checks."""
+import re
+
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
 )
 
+from ...compat import FILE_PARAMETER_FILE, PARAMETER_ADVANCED
 from ...core.errors import FersError
 from ...core.onnx_runtime import load_model_set, model_label, shipped_model_for, shipped_models
 
@@ -20,6 +22,21 @@ MODEL_HELP = (
     "above its band count).\n"
     "<b>GPU</b> (advanced): run the models with CUDA when the installed onnxruntime has it; CPU otherwise.\n"
     "Needs onnxruntime in QGIS's Python: Plugins > FERS > Install FERS dependencies.\n")
+
+
+# Shipped model sets are named fers-b<bands>-<band mode>; the name says what they read without loading them.
+_SHIPPED_NAME = re.compile(r"-b(\d+)-(first|resample)$")
+
+
+def shipped_model_choice(path: str) -> str:
+    """The model choice as a user reads it: "FERS, first 50 bands (shipped: fers-b50-first)"."""
+    name = model_label(path)
+    match = _SHIPPED_NAME.search(name)
+    if match is None:
+        return f"FERS (shipped: {name})"
+    bands, mode = match.groups()
+    reads = f"first {bands} bands" if mode == "first" else f"{bands} bands resampled over the spectrum"
+    return f"FERS, {reads} (shipped: {name})"
 
 
 class FersModelParameters:
@@ -38,14 +55,14 @@ class FersModelParameters:
         if self._shipped:
             self.addParameter(QgsProcessingParameterEnum(
                 self.MODEL, self.tr("Model"), options=[self.tr(self.AUTOMATIC)] + [
-                    model_label(path) for path in self._shipped], defaultValue=0))
+                    shipped_model_choice(path) for path in self._shipped], defaultValue=0))
         self.addParameter(QgsProcessingParameterFile(
             self.MODEL_FILE, self.tr("Custom model file (*.spectral.onnx; overrides the model above)")
             if self._shipped else self.tr("Model file (*.spectral.onnx)"),
-            behavior=QgsProcessingParameterFile.File, extension="onnx", optional=bool(self._shipped)))
+            behavior=FILE_PARAMETER_FILE, extension="onnx", optional=bool(self._shipped)))
         use_gpu = QgsProcessingParameterBoolean(
             self.USE_GPU, self.tr("Run the models on the GPU (CUDA) when this onnxruntime has it"), defaultValue=False)
-        use_gpu.setFlags(use_gpu.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        use_gpu.setFlags(use_gpu.flags() | PARAMETER_ADVANCED)
         self.addParameter(use_gpu)
 
     def use_gpu(self, parameters, context) -> bool:

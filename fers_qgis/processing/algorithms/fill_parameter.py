@@ -1,5 +1,7 @@
 """The advanced parameter every algorithm that reads a scene's pixels shares: undeclared fill on or off."""
-from qgis.core import QgsProcessingParameterBoolean, QgsProcessingParameterDefinition
+from qgis.core import QgsProcessingParameterBoolean
+
+from ...compat import PARAMETER_ADVANCED
 
 FILL_HELP = (
     "<b>Pixels with one value in every band are fill</b> (advanced, default on): swaths are often delivered with "
@@ -16,7 +18,7 @@ class UndeclaredFillParameter:
     def add_undeclared_fill_parameter(self) -> None:
         parameter = QgsProcessingParameterBoolean(
             self.UNDECLARED_FILL, self.tr("Treat pixels with one value in every band as fill"), defaultValue=True)
-        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        parameter.setFlags(parameter.flags() | PARAMETER_ADVANCED)
         self.addParameter(parameter)
 
     def undeclared_fill(self, parameters, context) -> bool:

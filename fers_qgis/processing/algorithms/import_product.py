@@ -3,6 +3,7 @@ import os
 
 from qgis.core import QgsProcessingException, QgsProcessingParameterFile, QgsProcessingParameterRasterDestination
 
+from ...compat import FILE_PARAMETER_FILE
 from ...core.errors import FersError
 from ...core.products import container_file, describe_product, import_product
 from ..feedback import FeedbackProgress
@@ -26,6 +27,8 @@ class ImportHyperspectralProduct(FersAlgorithm):
     DISPLAY_NAME = "Import hyperspectral product"
     TAGS = "import,emit,enmap,prisma,aviris,netcdf,hdf5,he5,envi,glt,orthorectify,wavelength,hyperspectral"
     SHORT_DESCRIPTION = "Writes an EMIT, EnMAP, PRISMA or AVIRIS product as a GeoTIFF every algorithm reads."
+    ICON = "import_product.svg"
+    HELP_SECTION = "import-hyperspectral-product"
 
     INPUT = "INPUT"
     OUTPUT = "OUTPUT"
@@ -61,8 +64,7 @@ class ImportHyperspectralProduct(FersAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterFile(
             self.INPUT, self.tr("Product file (EMIT .nc, PRISMA .he5, EnMAP METADATA.XML, AVIRIS ENVI)"),
-            # Scoped form of 3.22; fers_qgis/compat.py's FILE_PARAMETER_FILE once that helper is on main.
-            behavior=QgsProcessingParameterFile.Behavior.File, fileFilter=PRODUCT_FILES))
+            behavior=FILE_PARAMETER_FILE, fileFilter=PRODUCT_FILES))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Imported raster")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
@@ -91,8 +93,8 @@ class ImportHyperspectralProduct(FersAlgorithm):
         except FersError as error:  # Cancelled included: its message says the run was cancelled
             raise QgsProcessingException(str(error)) from error
         if context.willLoadLayerOnCompletion(output_path):
-            context.layerToLoadOnCompletionDetails(output_path).name = os.path.splitext(
-                os.path.basename(container_file(input_path) or input_path))[0]
+            context.layerToLoadOnCompletionDetails(output_path).name = self.given_name(parameters, self.OUTPUT) or \
+                os.path.splitext(os.path.basename(container_file(input_path) or input_path))[0]
         progress.info(self.tr("Imported the {}: {} x {} pixels, {} bands ({} flagged bad), {} valid pixels, in "
                               "{:.1f} s.").format(summary.product_name, summary.width, summary.height,
                                                   summary.band_count, len(summary.bad_bands),
