@@ -182,7 +182,7 @@ def test_split_fers_in_many_bands_equals_the_plugin_output(tmp_path, cluster, mo
     processing.run("fers:detectanomaliesfers", {"INPUT": source, "MODEL_FILE": models.spectral_path,
                                                 "DETECTOR": detector, "SCALE": scale, "OUTPUT": str(expected)})
     output = tmp_path / "split.tif"
-    name, fusion = DETECTOR_CHOICES[detector][1]
+    name, fusion = DETECTOR_CHOICES[detector][-1]
     with distributed.Client(cluster) as client:
         # A small budget and thin bands: 16 x 16 feature blocks, bands of 16 rows sharing spatial tiles.
         split_fers(client, source, str(output), models.spectral_path,
