@@ -142,3 +142,14 @@ def written_anomaly_scene(folder) -> AnomalyScene:
     scene = anomaly_scene()
     scene.path = write_raster(folder / "scene.tif", scene.cube_bhw)
     return scene
+
+
+def swath_footprint(rows: int, columns: int, fill_fraction: float = 0.5, angle_degrees: float = 30.0) -> np.ndarray:
+    """(rows, columns) bool: a flight-line swath crossing the grid at an angle, ``fill_fraction`` of it outside.
+
+    The swath is a band of constant width centred on the grid, as a north-up product of a rotated flight line.
+    """
+    angle = np.radians(angle_degrees)
+    row, column = np.mgrid[:rows, :columns]
+    across_track = np.abs((column - (columns - 1) / 2) * np.cos(angle) + (row - (rows - 1) / 2) * np.sin(angle))
+    return across_track <= np.quantile(across_track, 1 - fill_fraction)

@@ -25,17 +25,19 @@ from fers_qgis.core.raster import OUTPUT_NODATA, describe_raster, gdal_errors_as
 # A detector turns (input raster path, output GeoTIFF path) into a score raster at the output path.
 Detector = Callable[[str, str], object]
 
-# rx: global RX on all bands. fers: RX on the FERS-enhanced cube with the model's fusion rule (sum, or the
-# product rule at 50 bands); fers-spectral / fers-spatial: RX on x + spe_f / x + spa_f alone.
-FERS_DETECTORS = ("fers", "fers-spectral", "fers-spatial")
-DETECTORS = ("rx",) + FERS_DETECTORS
+# rx / rx-local: global / local (dual-window) RX on all bands. fers: RX on the FERS-enhanced cube with the model's
+# fusion rule (sum, or the product rule at 50 bands); fers-spectral / fers-spatial: RX on x + spe_f / x + spa_f
+# alone; fers-local: local RX on x + spa_f + spe_f. Local detectors use the plugin's default windows and rule.
+RX_DETECTORS = {"rx": RxOptions(detector="global"), "rx-local": RxOptions(detector="local")}
+FERS_DETECTORS = ("fers", "fers-spectral", "fers-spatial", "fers-local")
+DETECTORS = tuple(RX_DETECTORS) + FERS_DETECTORS
 
 
 def make_detector(name: str, models: Sequence[str] = ()) -> Detector:
     """The named detector as the plugin runs it. FERS detectors run, on each scene, the model set the plugin's
     default (automatic) choice takes among ``models`` (spectral files; default: the shipped sets)."""
-    if name == "rx":
-        return lambda scene, output: detect_rx(scene, output, RxOptions(detector="global"))
+    if name in RX_DETECTORS:
+        return lambda scene, output: detect_rx(scene, output, RX_DETECTORS[name])
     if not (models or shipped_models()):
         raise SystemExit(f"The {name} detector needs a model: pass --model PATH.spectral.onnx (none is shipped).")
 
@@ -47,7 +49,7 @@ def make_detector(name: str, models: Sequence[str] = ()) -> Detector:
 
 def runnable_detectors(models: Sequence[str] = ()) -> List[str]:
     """Every detector that can run: the FERS ones only when a model is given or shipped."""
-    return list(DETECTORS) if (models or shipped_models()) else ["rx"]
+    return list(DETECTORS) if (models or shipped_models()) else list(RX_DETECTORS)
 
 
 @dataclass

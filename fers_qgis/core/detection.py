@@ -5,12 +5,13 @@ Everything the Processing algorithm, the evaluation CLI and the demo run goes th
 import os
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import linalg, rx
 from .errors import InputError
+from .memory import release_free_memory
 from .progress import Progress, Stage
 from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
                      iter_blocks, row_chunks, select_bands)
@@ -31,6 +32,7 @@ class RxOptions:
     bands: Union[None, str, Tuple[int, ...]] = None
     memory_budget_mb: int = 256
     undeclared_fill: bool = True
+    local_background: rx.LocalBackgroundRule = rx.LocalBackgroundRule()
 
 
 @dataclass
@@ -168,30 +170,91 @@ def global_block_scores(cube_bhw: np.ndarray, mean: np.ndarray, whitening: np.nd
     return scores_hw
 
 
-def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
-    """Second pass of local RX, in the globally whitened space: exact for full-rank data (RX is affine-invariant) and well
-    conditioned for constant or collinear bands, which the whitening drops."""
-    info = reader.info
-    rank = whitening.shape[1]
-    outer_h = min(options.outer_window, info.height)
-    if outer_h * min(options.outer_window, info.width) - options.inner_window ** 2 <= rank:
+def local_window_components(info: RasterInfo, options, rank: int) -> int:
+    """Principal components local RX models for these windows, or an InputError if the ring is too small."""
+    outer = min(options.outer_window, info.height) * min(options.outer_window, info.width)
+    ring_pixels = outer - min(options.inner_window, info.height) * min(options.inner_window, info.width)
+    rule = options.local_background
+    components = rule.components(rank, ring_pixels)
+    if ring_pixels < rule.minimum_ring_pixels(components):
         raise InputError(
-            f"The local background window holds too few pixels for {rank} spectral dimensions: enlarge the outer "
-            f"window (now {options.outer_window}) or select fewer bands.")
-    bytes_per_row = info.width * (len(reader.bands) + rank) * 8 * 2
-    output_rows = max(1, budget // 2 // bytes_per_row - outer_h)
-    windows = [(start, min(output_rows, info.height - start)) for start in range(0, info.height, output_rows)]
-    window_pixels = max(outer_h, budget // 4 // (8 * 3 * max(rank, 1)))
-    for index, (first_row, row_count) in enumerate(windows):
+            f"The local background window holds {ring_pixels} pixels, too few for {components} spectral "
+            f"dimensions: enlarge the outer window (now {options.outer_window}) or select fewer bands.")
+    return components
+
+
+def local_strip_rows(width: int, statistics_channels: int, budget: int) -> int:
+    """Output rows per local RX strip: a quarter of the budget holds the strip's ring statistics."""
+    return max(1, budget // 4 // (8 * width * statistics_channels))
+
+
+def whitened_rows(reader, mean: np.ndarray, directions: np.ndarray, components: int, budget: int
+                  ) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The raster's rows in the whitened space, top to bottom, in whole-width strips that follow the file's
+    blocks (each block decoded once): (leading components (rows, columns, components), global score of the other
+    components (rows, columns), validity (rows, columns)) per strip."""
+    windows = block_windows(reader.info, reader.bytes_per_pixel, budget, whole_rows=True)
+    for (_, rows, _, width), cube_bhw, valid_hw in iter_blocks(reader, windows):
+        leading_hwk = np.empty((rows, width, components))
+        residual_hw = np.empty((rows, width))
+        for chunk in row_chunks(rows, width, len(reader.bands) + directions.shape[1]):
+            pixels_nc = cube_bhw[:, chunk].reshape(cube_bhw.shape[0], -1).T
+            whitened_nk = linalg.matmul(pixels_nc - mean, directions)
+            leading_hwk[chunk] = whitened_nk[:, :components].reshape(-1, width, components)
+            rest = whitened_nk[:, components:]
+            residual_hw[chunk] = np.einsum("nk,nk->n", rest, rest).reshape(-1, width)
+        yield leading_hwk, residual_hw, valid_hw.copy()
+
+
+def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
+    """Second pass of local RX, in the space whitened by the global background (see rx.LocalBackgroundRule).
+
+    Row strips within the memory budget: each image row is read and whitened once (the rows the next strip's
+    windows share are carried over), ring statistics come from running sums over the leading principal
+    components, and the other components are scored against the global background when the rule says so.
+    """
+    info = reader.info
+    rule = options.local_background
+    components = local_window_components(info, options, whitening.shape[1])
+    outer = (min(options.outer_window, info.height), min(options.outer_window, info.width))
+    inner = (min(options.inner_window, info.height), min(options.inner_window, info.width))
+    # Leading principal components first, copied: numpy hands reversed (negative-stride) matrices to no BLAS.
+    directions = np.ascontiguousarray(whitening[:, ::-1])
+    if not rule.global_residual:
+        directions = directions[:, :components]
+    progress.info(f"Local RX models the {components} leading principal components of the background in each "
+                  f"ring" + (f" and the other {directions.shape[1] - components} globally." if
+                             directions.shape[1] > components else "."))
+    statistics_channels = 1 + components + components * (components + 1) // 2
+    strip_rows = local_strip_rows(info.width, statistics_channels, budget)
+    pixels_per_solve = max(256, budget // 8 // (8 * 3 * (components + 1) ** 2))
+    column_starts = tuple(rx.window_start(np.arange(info.width), size, info.width) for size in (outer[1], inner[1]))
+    strips = whitened_rows(reader, statistics.mean, directions, components, budget // 2)
+    # Input rows [carried_first, carried_first + len(valid_hw)) already read: the leading components, the global
+    # score of the other components, validity. The next strip's windows share some of them.
+    carried_first, valid_hw = 0, np.zeros((0, info.width), dtype=bool)
+    leading_hwk, residual_hw = np.zeros((0, info.width, components)), np.zeros((0, info.width))
+    for first_row in range(0, info.height, strip_rows):
         progress.check_cancelled()
-        slab_first = int(rx.window_start(np.array(first_row), outer_h, info.height))
-        slab_stop = int(rx.window_start(np.array(first_row + row_count - 1), outer_h, info.height)) + outer_h
-        cube_bhw, valid_hw = reader.read(slab_first, slab_stop - slab_first)
-        pixels_nc = cube_bhw.reshape(cube_bhw.shape[0], -1).T
-        whitened_bhw = linalg.matmul(pixels_nc - statistics.mean, whitening).T.reshape(rank, *valid_hw.shape)
-        scores = rx.local_rx_rows(whitened_bhw, valid_hw, slab_first, info.height,
-                                  (first_row, first_row + row_count), options.inner_window,
-                                  options.outer_window, window_pixels)
-        rows = slice(first_row - slab_first, first_row - slab_first + row_count)
-        writer.write(first_row, scores[None], valid_hw[rows])
-        progress.set_fraction((index + 1) / len(windows))
+        rows = np.arange(first_row, min(first_row + strip_rows, info.height))
+        row_starts = tuple(rx.window_start(rows, size, info.height) for size in (outer[0], inner[0]))
+        top, stop = int(row_starts[0][0]), int(row_starts[0][-1]) + outer[0]
+        kept = slice(top - carried_first, None)
+        leading_hwk, residual_hw, valid_hw = leading_hwk[kept], residual_hw[kept], valid_hw[kept]
+        carried_first = top
+        while carried_first + len(valid_hw) < stop:
+            leading_hwk, residual_hw, valid_hw = (np.concatenate(pair) for pair in zip(
+                (leading_hwk, residual_hw, valid_hw), next(strips)))
+        region = slice(0, stop - top)
+        ring = rx.ring_statistics(leading_hwk[region], valid_hw[region], (row_starts[0] - top, row_starts[1] - top),
+                                  column_starts, outer, inner, budget // 8 // 8)
+        ring = ring.reshape(-1, statistics_channels)
+        centre = leading_hwk[rows - top].reshape(-1, components)
+        scores = residual_hw[rows - top].ravel()
+        for start in range(0, len(scores), pixels_per_solve):
+            batch = slice(start, start + pixels_per_solve)
+            scores[batch] += rx.local_rx_scores(centre[batch], ring[batch], rule)
+        writer.write(first_row, scores.reshape(1, len(rows), info.width), valid_hw[rows - top])
+        del ring, centre, scores
+        release_free_memory()
+        progress.set_fraction((rows[-1] + 1) / info.height)

@@ -28,8 +28,8 @@ import numpy as np
 from osgeo import gdal
 
 from . import rx
-from .detection import (DetectionSummary, check_statistics, check_windows, write_global_scores,
-                        write_local_scores)
+from .detection import (DetectionSummary, check_statistics, check_windows, local_window_components,
+                        write_global_scores, write_local_scores)
 from .errors import InputError
 from .onnx_runtime import FersModelSet, load_model_set
 from .progress import Progress, Stage
@@ -71,6 +71,7 @@ class FersOptions:
     memory_budget_mb: float = 512
     use_gpu: bool = False
     undeclared_fill: bool = True
+    local_background: rx.LocalBackgroundRule = rx.LocalBackgroundRule()
 
 
 def _check_options(options: FersOptions) -> None:
@@ -593,11 +594,7 @@ def detect_fers(input_path: str, output_path: str, model_path: str, options: Fer
             progress.info(f"RX background of {CUBE_WORDS[name]}: {statistics[name].count} pixels, covariance rank "
                           f"{whitening.shape[1]} of {model.bands}.")
             if options.detector == "fers-local":
-                outer_pixels = min(options.outer_window, info.height) * min(options.outer_window, info.width)
-                if outer_pixels - options.inner_window ** 2 <= whitening.shape[1]:
-                    raise InputError(
-                        f"The local background window holds too few pixels for {whitening.shape[1]} spectral "
-                        f"dimensions: enlarge the outer window (now {options.outer_window}).")
+                local_window_components(info, options, whitening.shape[1])
 
         label = _score_label(options.detector, fusion, options)
         direct = len(cube_names) == 1 and not options.scale_scores

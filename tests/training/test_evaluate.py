@@ -7,17 +7,18 @@ from training import evaluate
 from training.synthetic import make_scene, write_scene
 
 
-def test_cli_prints_table_and_writes_json(tmp_path, capsys):
+@pytest.mark.parametrize("detector", ["rx", "rx-local"])
+def test_cli_prints_table_and_writes_json(tmp_path, capsys, detector):
     for seed, name in enumerate(["alpha", "beta"]):
         write_scene(make_scene(rows=40, columns=50, bands=20, anomalies=4, seed=seed),
                     str(tmp_path / f"{name}.tif"), str(tmp_path / f"{name}_gt.tif"))
     (tmp_path / "unlabelled.tif").write_bytes(b"")  # no _gt partner: not a scene
-    report = tmp_path / "rx.json"
-    assert evaluate.main(["--scenes", str(tmp_path), "--detector", "rx", "--json", str(report)]) == 0
+    report = tmp_path / "report.json"
+    assert evaluate.main(["--scenes", str(tmp_path), "--detector", detector, "--json", str(report)]) == 0
     printed = capsys.readouterr().out
     assert "alpha" in printed and "beta" in printed and "mean" in printed
     result = json.loads(report.read_text())
-    assert result["detector"] == "rx"
+    assert result["detector"] == detector
     assert [scene["name"] for scene in result["scenes"]] == ["alpha", "beta"]
     for scene in result["scenes"]:
         assert 0.5 < scene["auc"] <= 1.0 and scene["seconds"] > 0
@@ -45,6 +46,6 @@ def test_fers_detectors_run_a_given_model_through_the_core(tmp_path, capsys):
 
 def test_fers_detector_without_any_model_says_what_to_pass(monkeypatch):
     monkeypatch.setattr(evaluate, "shipped_models", lambda: [])
-    assert evaluate.runnable_detectors() == ["rx"]
+    assert evaluate.runnable_detectors() == ["rx", "rx-local"]
     with pytest.raises(SystemExit, match="--model"):
         evaluate.make_detector("fers")

@@ -17,6 +17,7 @@ from ..feedback import FeedbackProgress
 from ..product_input import checks_product_input, imports_product_input
 from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
+from .detect_rx import LOCAL_RX_HELP
 from .fill_parameter import FILL_HELP, UndeclaredFillParameter
 from .fers_model import MODEL_HELP, FersModelParameters
 
@@ -63,7 +64,7 @@ class DetectAnomaliesFers(UndeclaredFillParameter, FersModelParameters, AnomalyD
             "features; at 50 bands the product of the two single-branch RX maps); <i>product rule</i> forces that "
             "fusion; <i>local RX</i> takes each pixel's background from the ring between the inner and outer "
             "windows (odd sizes, defaults 3 and 15); <i>plain RX</i> on the model's bands shows what the "
-            "enhancement adds; the single-branch detectors are for comparison.\n"
+            "enhancement adds; the single-branch detectors are for comparison.\n") + self.tr(LOCAL_RX_HELP) + self.tr(
             "<b>Scale scores to 0-1</b> (default off): min-max scaling over the valid pixels.\n"
             "<b>Valid-pixel mask</b> (optional input): a raster whose non-zero pixels are the ones to use (on "
             "another grid, resampled onto the input's grid).\n") + \

@@ -18,6 +18,17 @@ from .base import REFERENCES, FersAlgorithm
 from .decisions import DECISION_HELP, AnomalyDecisions
 from .fill_parameter import FILL_HELP, UndeclaredFillParameter
 
+# How local RX is made to work on many bands (core.rx.LocalBackgroundRule), for the help of every local detector.
+LOCAL_RX_HELP = (
+    "<b>Local RX on many bands</b>: the ring between the default windows (15 x 15 minus 3 x 3) holds 216 pixels, "
+    "too few to estimate the covariance of 100-200 bands. So each ring models only the leading principal "
+    "components of the whole image's background, one per ten ring pixels (21 with the default windows), and the "
+    "other components are scored against the whole image's background; each ring's covariance is shrunk towards "
+    "the whole image's, which counts as one ring pixel per component, so rings with fewer valid pixels lean on it "
+    "more; and where fewer than two valid ring pixels per component remain (next to nodata, at the edge of a "
+    "swath) the pixel is scored against the whole image's background: no score comes from a nearly singular "
+    "window. Ring statistics are running sums, so larger windows cost little extra time.\n")
+
 # Enum labels in the order of the core's DETECTORS: the enum index selects the core's detector name. Each label
 # starts with the words that name the run's layers ("scene RX global anomaly scores").
 DETECTOR_LABELS = {
@@ -53,7 +64,8 @@ class DetectAnomaliesRx(UndeclaredFillParameter, AnomalyDecisions, FersAlgorithm
             "finds pixels unlike the scene). <i>RX local</i> takes the pixels between an inner and an outer window "
             "centred on each pixel (slower; finds pixels unlike their surroundings).\n"
             "<b>Inner / outer window</b>: odd sizes in pixels, used by the local detector. The inner (guard) "
-            "window keeps the target's own pixels out of its background; the outer window must be larger.\n"
+            "window keeps the target's own pixels out of its background; the outer window must be larger.\n") \
+            + self.tr(LOCAL_RX_HELP) + self.tr(
             "<b>Bands</b>: the bands to use; none selected means all bands. From qgis_process or Python also as "
             "text: band numbers and ranges (1-50, 1-10,20-30) or wavelength ranges where the raster has band "
             "wavelengths (400-1000 nm, 0.4-1.0 um).\n"
