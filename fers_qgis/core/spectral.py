@@ -46,15 +46,14 @@ def known_wavelengths(wavelengths_nm: Optional[Sequence[Optional[float]]]) -> Op
 
 def band_matrix(source_bands: int, model_bands: int, mode: str,
                 wavelengths_nm: Optional[Sequence[Optional[float]]] = None,
-                model_wavelengths_nm: Sequence[float] = (), excluded_bands: Sequence[int] = ()) -> np.ndarray:
+                model_wavelengths_nm: Sequence[float] = ()) -> np.ndarray:
     """(model_bands, source_bands) matrix M with model_cube = M @ source_cube (bands first).
 
     A model that records its training wavelengths is fed by wavelength when the raster has them (linear
     interpolation between the nearest source bands). Otherwise ``mode`` decides, over the bands in file order,
     reversed when the file lists them from long to short wavelengths (PRISMA's VNIR cube); spectrometer overlaps
-    such as AVIRIS bands 32 and 33 keep the sensor's order, which is the order models were trained on.
-    ``excluded_bands`` (1-based, e.g. bad bands) are never read: a model band that falls on one is interpolated
-    from the nearest usable bands on either side.
+    such as AVIRIS bands 32 and 33 keep the sensor's order, which is the order models were trained on. Bad
+    bands are handled after this matrix, by ``validity.fill_bad_model_bands``.
     """
     if mode not in BAND_MODES:
         raise InputError(f"Unknown band mode {mode!r}; choose one of {', '.join(BAND_MODES)}.")
@@ -75,18 +74,16 @@ def band_matrix(source_bands: int, model_bands: int, mode: str,
         axis = np.arange(source_bands, dtype=np.float64)
         if wavelengths is not None and np.all(np.diff(wavelengths[order]) > 0):
             axis = wavelengths[order]
-    usable = ~np.isin(order + 1, np.asarray(excluded_bands, dtype=np.int64))
-    if usable.sum() < 2:
-        left_out = f", {source_bands - int(usable.sum())} of them left out as bad" if len(excluded_bands) else ""
-        raise InputError(f"A FERS model needs at least 2 usable bands; the raster has {source_bands}{left_out}.")
+    if source_bands < 2:
+        raise InputError(f"A FERS model needs at least 2 bands; the raster has {source_bands}.")
     if by_wavelength:
         targets = np.asarray(model_wavelengths_nm, dtype=np.float64)
-        _check_coverage(targets, axis[usable])
+        _check_coverage(targets, axis)
     elif mode == "first":
         targets = axis[:model_bands]
     else:
-        targets = np.linspace(axis[usable][0], axis[usable][-1], model_bands)
-    return _interpolation_matrix(targets, axis[usable], order[usable], source_bands)
+        targets = np.linspace(axis[0], axis[-1], model_bands)
+    return _interpolation_matrix(targets, axis, order, source_bands)
 
 
 def _check_coverage(targets_nm: np.ndarray, available_nm: np.ndarray) -> None:

@@ -77,17 +77,6 @@ def test_model_wavelengths_select_matching_bands_and_interpolate_others():
                                   np.eye(30)[:3])
 
 
-def test_excluded_bands_are_never_read_and_are_interpolated_across():
-    source = [400.0 + 10 * band for band in range(10)]
-    cube = np.array(source)[:, None, None] * np.ones((1, 2, 2))
-    by_wavelength = band_matrix(10, 3, "first", source, model_wavelengths_nm=[400, 430, 450], excluded_bands=[4])
-    assert not by_wavelength[:, 3].any()
-    np.testing.assert_allclose(to_model_bands(cube, by_wavelength)[:, 0, 0], [400, 430, 450])
-    first = band_matrix(10, 3, "first", excluded_bands=[2])  # no wavelengths: band 2 filled from bands 1 and 3
-    assert not first[:, 1].any()
-    np.testing.assert_allclose(first[1], np.r_[0.5, 0.0, 0.5, np.zeros(7)])
-
-
 def test_a_raster_that_misses_the_model_wavelengths_is_refused():
     with pytest.raises(InputError, match="reads 400-1000 nm.*cover 1200-2400 nm"):
         band_matrix(13, 61, "first", np.linspace(1200, 2400, 13), model_wavelengths_nm=np.linspace(400, 1000, 61))
