@@ -21,7 +21,7 @@ from .core.enhancement import FersOptions, detect_fers
 from .core.errors import FersError
 from .core.onnx_runtime import shipped_model_for
 from .core.progress import Progress, Stage
-from .core.raster import describe_raster
+from .core.raster import describe_raster, is_gdal_path
 
 # File name endings taken from a folder (a folder may also hold labels, reports, quick-looks): rasters for
 # detection, NetCDF/HDF5 files (imported on the fly, as the plugin does) and products for import.
@@ -97,11 +97,6 @@ def run_job(job: Job, progress: Optional[Progress] = None) -> JobResult:
     except FersError as error:
         return JobResult(job.input_path, job.output_path, "failed", time.perf_counter() - started, message=str(error))
     return JobResult(job.input_path, job.output_path, "done", summary.seconds, summary.valid_pixels)
-
-
-def is_gdal_path(path: str) -> bool:
-    """GDAL virtual file systems and driver-prefixed names, which only GDAL can judge."""
-    return path.startswith("/vsi") or bool(re.match(r"^[A-Za-z0-9_]{2,}:", path))
 
 
 def expand_inputs(inputs: Sequence[str], suffixes: Sequence[str] = RASTER_SUFFIXES

@@ -83,12 +83,16 @@ def envi_data_file(header_path: str) -> Optional[str]:
     return None
 
 
+def is_gdal_path(path: str) -> bool:
+    """GDAL virtual file systems (/vsizip/..., /vsis3/...) and driver-prefixed names (NETCDF:"file.nc":var): not
+    plain files, so only GDAL can judge them. A drive letter (C:) is no driver prefix."""
+    return path.startswith("/vsi") or bool(re.match(r"^[A-Za-z0-9_]{2,}:", path))
+
+
 def open_dataset(path: str) -> gdal.Dataset:
     """Open a raster read-only, or raise InputError saying why it cannot be read. An ENVI header (.hdr) opens
     the data file it describes: GDAL reads ENVI rasters through their data file."""
-    # GDAL paths such as /vsizip/... or NETCDF:"file.nc":var are not plain files; let GDAL judge those.
-    is_gdal_path = path.startswith("/vsi") or (":" in path and not os.path.isabs(path))
-    if not path or (not is_gdal_path and not os.path.exists(path)):
+    if not path or (not is_gdal_path(path) and not os.path.exists(path)):
         raise InputError(f"Input raster not found: {path!r}.")
     path = envi_data_file(path) or path
     with gdal_errors_as_exceptions():
@@ -571,16 +575,18 @@ class RasterWriter:
                 os.remove(self._partial_path)
 
 
-def iter_blocks(reader: BlockReader, windows: Sequence[Window], progress=None
+def iter_blocks(reader: BlockReader, windows: Sequence[Window], progress=None, allowed_only: bool = False
                 ) -> Iterator[Tuple[Window, np.ndarray, np.ndarray]]:
-    """Yield (window, cube_bhw, valid_hw) for each window, reporting progress and honouring cancel."""
+    """Yield (window, cube_bhw, valid_hw) for each window, reporting progress and honouring cancel. With
+    ``allowed_only`` the mask is ``read_allowed``'s: the pixels the masks allow, before any test on the values."""
+    read = reader.read_allowed if allowed_only else reader.read
     total = sum(rows * columns for _, rows, _, columns in windows)
     done = 0
     for window in windows:
         if progress is not None:
             progress.check_cancelled()
         first_row, row_count, first_column, column_count = window
-        cube_bhw, valid_hw = reader.read(first_row, row_count, first_column, column_count)
+        cube_bhw, valid_hw = read(first_row, row_count, first_column, column_count)
         yield window, cube_bhw, valid_hw
         done += row_count * column_count
         if progress is not None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import InputError
 from .progress import Progress
-from .raster import (MIN_BANDS_FOR_UNDECLARED_FILL, BlockReader, RasterInfo, block_windows,
+from .raster import (MIN_BANDS_FOR_UNDECLARED_FILL, BlockReader, RasterInfo, block_windows, iter_blocks,
                      open_dataset)
 from .spectral import format_band_numbers
 
@@ -139,7 +139,7 @@ def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str
     examined = np.array([band not in flagged for band in bands])
     detect_fill = options.undeclared_fill and int(examined.sum()) >= MIN_BANDS_FOR_UNDECLARED_FILL
     try:
-        for _, cube_bhw, allowed_hw in _allowed_blocks(reader, windows, progress):
+        for _, cube_bhw, allowed_hw in iter_blocks(reader, windows, progress, allowed_only=True):
             _tally_window(reader, cube_bhw, allowed_hw, examined, detect_fill, tally)
     finally:
         reader.close()
@@ -155,20 +155,6 @@ def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str
     if not validity.good_bands or (tally.reference == 0 and validity.fill_pixels):
         _refuse_all_bad(info, validity, tally)
     return validity
-
-
-def _allowed_blocks(reader: BlockReader, windows, progress):
-    """(window, cube_bhw, allowed_hw) like iter_blocks, before the value tests."""
-    total = sum(rows * columns for _, rows, _, columns in windows)
-    done = 0
-    for window in windows:
-        if progress is not None:
-            progress.check_cancelled()
-        cube_bhw, allowed_hw = reader.read_allowed(*window)
-        yield window, cube_bhw, allowed_hw
-        done += window[1] * window[3]
-        if progress is not None:
-            progress.set_fraction(done / total)
 
 
 def _tally_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndarray, examined: np.ndarray,
