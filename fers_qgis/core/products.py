@@ -24,7 +24,7 @@ from osgeo import gdal, osr
 
 from .errors import InputError
 from .progress import Progress
-from .raster import (OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path,
+from .raster import (OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path, nanometres_per_unit,
                      gdal_errors_as_exceptions)
 
 EMIT_L2A = "emit-l2a"
@@ -406,7 +406,7 @@ class NetcdfCube(_Product):
             if "wavelength" in name.lower() and array.GetDimensionCount() == 1 and \
                     array.GetDimensions()[0].GetSize() == self.cube.bands:
                 values = _as_floats(array.ReadAsArray())
-                factor = _nanometres_per_unit(values, str(_attributes(array).get("units", "")).lower())
+                factor = nanometres_per_unit(values, str(_attributes(array).get("units", "")).lower())
                 return [value * factor for value in values]
         for name in group.GetGroupNames() or []:
             found = self._wavelengths(group.OpenGroup(name), band_dimension)
@@ -420,15 +420,6 @@ class NetcdfCube(_Product):
 
     def close(self):
         self._dataset = None
-
-
-def _nanometres_per_unit(wavelengths: Sequence[float], units: str) -> float:
-    """1000 for wavelengths in um, 1 for nm: by the units text, else by magnitude (below 30 means um)."""
-    if units.startswith(("micro", "um", "µm")):
-        return 1000.0
-    if units.startswith(("nano", "nm")):
-        return 1.0
-    return 1000.0 if max(wavelengths, default=0) < 30 else 1.0
 
 
 class EmitL2A(_Product):
@@ -679,7 +670,7 @@ class EnviReflectance(_GdalRaster):
         if len(wavelengths) != bands:
             raise InputError(f"{os.path.basename(path)}: the header lists {len(wavelengths)} wavelengths for "
                              f"{bands} bands.")
-        factor = _nanometres_per_unit(wavelengths, envi.get("wavelength_units", "").lower())
+        factor = nanometres_per_unit(wavelengths, envi.get("wavelength_units", "").lower())
         wavelengths = [value * factor for value in wavelengths]
         fwhm = _as_floats(envi.get("fwhm", ""))
         fwhm = [value * factor for value in fwhm] if len(fwhm) == bands else [None] * bands

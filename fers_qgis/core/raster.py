@@ -137,8 +137,27 @@ def _check_band_axis(dataset: gdal.Dataset, path: str) -> None:
         f"{import_command(path if is_product else 'PRODUCT.nc')}")
 
 
-def _wavelength_nm(band: gdal.Band) -> Optional[float]:
-    """Band centre wavelength in nanometres from ENVI-style or GDAL 3.10 IMAGERY metadata, if present."""
+def _stated_nanometres_per_unit(units: str) -> Optional[float]:
+    """1000 where the units text names micrometres, 1 where it names nanometres, else None (ENVI's "Unknown")."""
+    units = units.strip().lower()
+    if units.startswith(("micro", "um", "µm")):
+        return 1000.0
+    if units.startswith(("nano", "nm")):
+        return 1.0
+    return None
+
+
+def nanometres_per_unit(wavelengths: Sequence[float], units: str) -> float:
+    """1000 for wavelengths in micrometres, 1 for nanometres: by the units text where it names either, else by
+    magnitude (a list whose largest value is below 30 is in micrometres)."""
+    stated = _stated_nanometres_per_unit(units)
+    if stated is not None:
+        return stated
+    return 1000.0 if max(wavelengths, default=0) < 30 else 1.0
+
+
+def _band_wavelength(band: gdal.Band) -> Tuple[Optional[float], str]:
+    """(centre wavelength as written, its units text) from ENVI-style or GDAL 3.10 IMAGERY metadata."""
     for domain in ("", "ENVI", "IMAGERY"):
         metadata = band.GetMetadata(domain) or {}
         value = metadata.get("wavelength") or metadata.get("CENTRAL_WAVELENGTH_UM")
@@ -148,11 +167,16 @@ def _wavelength_nm(band: gdal.Band) -> Optional[float]:
             wavelength = float(str(value).split()[0])
         except ValueError:
             continue
-        units = (metadata.get("wavelength_units") or ("um" if "CENTRAL_WAVELENGTH_UM" in metadata else "")).lower()
-        if units in ("micrometers", "micrometer", "microns", "um", "µm") or (not units and wavelength < 30):
-            return wavelength * 1000.0
-        return wavelength
-    return None
+        return wavelength, metadata.get("wavelength_units") or ("um" if "CENTRAL_WAVELENGTH_UM" in metadata else "")
+    return None, ""
+
+
+def _wavelengths_nm(bands: Sequence[gdal.Band]) -> Tuple[Optional[float], ...]:
+    """Band centre wavelengths in nanometres, None where a band has none: a band's own units where it names them,
+    else (no units, ENVI's "Unknown") the product importer's rule over all such bands: by their magnitude."""
+    written = [_band_wavelength(band) for band in bands]
+    unitless = [value for value, units in written if value is not None and _stated_nanometres_per_unit(units) is None]
+    return tuple(None if value is None else value * nanometres_per_unit(unitless, units) for value, units in written)
 
 
 def describe_raster(path: str) -> RasterInfo:
@@ -177,7 +201,7 @@ def describe_raster(path: str) -> RasterInfo:
         geotransform=tuple(dataset.GetGeoTransform()),
         projection_wkt=dataset.GetProjection() or "",
         band_names=tuple(band.GetDescription() or f"Band {index + 1}" for index, band in enumerate(bands)),
-        wavelengths_nm=tuple(_wavelength_nm(band) for band in bands),
+        wavelengths_nm=_wavelengths_nm(bands),
         block_height=max(1, bands[0].GetBlockSize()[1]),
         block_width=max(1, bands[0].GetBlockSize()[0]),
         gcps=tuple(dataset.GetGCPs() or ()),
@@ -501,7 +525,8 @@ class FlushingWrites:
 
 
 class RasterWriter:
-    """GeoTIFF (Float32 unless told otherwise) on the input's pixel grid, written to a hidden file and renamed into place on success.
+    """GeoTIFF (Float32 unless told otherwise) on the input's pixel grid, written to a hidden file and renamed
+    into place on success.
 
     Used as a context manager: if the block raises (an error or a cancel), the hidden file is deleted and any
     previous file at the output path is left untouched, so a failed run never leaves a partial output.

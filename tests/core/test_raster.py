@@ -66,6 +66,22 @@ def test_wavelengths_are_read_in_nanometres(tmp_path):
     assert info.wavelengths_nm[2] is None
 
 
+@pytest.mark.parametrize("units", ["Unknown", "", "wavelength"])
+def test_wavelengths_without_units_are_read_by_the_magnitude_of_the_whole_list(tmp_path, units):
+    """ENVI writes "wavelength units = Unknown" for headers that state none: micrometre values (up to 2.5) are
+    read as micrometres, nanometre values as nanometres, by the same rule as the product importer."""
+    def read(values):
+        path = write_raster(tmp_path / "u.tif", np.zeros((len(values), 2, 2), dtype=np.float32))
+        dataset = gdal.Open(path, gdal.GA_Update)
+        for index, value in enumerate(values):
+            dataset.GetRasterBand(index + 1).SetMetadata({"wavelength": str(value), "wavelength_units": units})
+        dataset = None
+        return describe_raster(path).wavelengths_nm
+
+    assert read([0.4, 1.2, 2.5]) == pytest.approx((400.0, 1200.0, 2500.0))
+    assert read([25.0, 400.0, 2500.0]) == pytest.approx((25.0, 400.0, 2500.0))
+
+
 @pytest.mark.parametrize("dtype, nodata", [
     (gdal.GDT_UInt16, 65535), (gdal.GDT_Int16, -9.2e18), (gdal.GDT_Float32, -3.4028234663852886e38),
     (gdal.GDT_Byte, 0)])
