@@ -175,9 +175,9 @@ def _scan_task(input_path: str, mask_path: Optional[str], undeclared_fill: bool,
                ) -> ModelBandStatistics:
     scene = _reopened_scene(input_path, mask_path, undeclared_fill, plan)
     try:
-        statistics = ModelBandStatistics.of_block(scene, *scene.reader.read(*band[2][0]))
+        statistics = ModelBandStatistics.of_block(scene, band[2][0], *scene.reader.read(*band[2][0]))
         for window in band[2][1:]:
-            statistics.merge(ModelBandStatistics.of_block(scene, *scene.reader.read(*window)))
+            statistics.merge(ModelBandStatistics.of_block(scene, window, *scene.reader.read(*window)))
     finally:
         scene.reader.close()
     return statistics

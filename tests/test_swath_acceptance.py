@@ -1,12 +1,15 @@
-"""Acceptance on real scenes (issue 12): each evaluation scene cut into a swath (a 45-degree sheared footprint,
-about half of the grid fill) with each fill convention: only the swath is scored, RX gives the AUC of the scene
-without fill (within 0.002), and FERS gives the same AUC whichever way the fill is written (the fill never reaches
-its statistics or its networks). Skips when ../shared/data/eval is absent.
+"""Acceptance on real scenes (issue 12): each evaluation scene placed in fill (about half of the grid) in two
+geometries, with each fill convention; only the scene's pixels are scored. Skips when ../shared/data/eval is absent.
 
-The swath shifts row r of the scene r columns right, so every scene pixel is kept once (RX sees exactly the
-scene's pixels) and fill fills the two triangles. FERS's networks see the sheared neighbourhoods, not the scene's,
-so its swath AUC is not the scene's (hydice_urban_ii 0.9089 against 0.9168, muufl_targets 0.7615 against 0.6272):
-that is geometry, not fill, and is not asserted. Run ``python -m tests.test_swath_acceptance`` for the table.
+- **Fill margin**: the scene unchanged inside a margin of fill. RX and FERS give the scene's AUC (FERS's networks
+  run on the window around the valid pixels, so they see exactly the scene).
+- **Sheared swath** (a 45-degree footprint): row r of the scene moved r columns right, so every scene pixel is kept
+  once and fill fills the two triangles. RX gives the scene's AUC (within 0.002), and FERS the same AUC whichever
+  way the fill is written (the fill never reaches its statistics or its networks). FERS's own swath AUC is not the
+  scene's on every scene (hydice_urban_ii 0.9089 against 0.9168, muufl_targets 0.7597 against 0.6272): its networks
+  see sheared neighbourhoods, a different image; filling the fill from the nearest valid pixels or by mirroring
+  them instead of the scene mean moves those AUCs by at most 0.001 (docs/RESULTS.md), so it is geometry, not fill,
+  and is not asserted. Run ``python -m tests.test_swath_acceptance`` for the table.
 """
 import os
 import sys
@@ -43,10 +46,24 @@ def shear(cube_bhw, fill_value):
     return swath, inside
 
 
-def write_swath(folder, cube_bhw, convention):
-    """The swath of a scene as a GeoTIFF with its fill written the ``convention`` way; (path, inside_hw)."""
+def margin(cube_bhw, fill_value):
+    """(canvas_bhw, inside_hw): the scene unchanged in the middle of a fill margin that makes half of the grid."""
+    bands, rows, columns = cube_bhw.shape
+    width = int(round((-(rows + columns) + np.sqrt((rows + columns) ** 2 + 4 * rows * columns)) / 4))
+    canvas = np.full((bands, rows + 2 * width, columns + 2 * width), fill_value, dtype=np.float32)
+    inside = np.zeros(canvas.shape[1:], dtype=bool)
+    canvas[:, width:width + rows, width:width + columns] = cube_bhw
+    inside[width:width + rows, width:width + columns] = True
+    return canvas, inside
+
+
+GEOMETRIES = {"fill margin": margin, "sheared swath": shear}
+
+
+def write_swath(folder, cube_bhw, convention, geometry="sheared swath"):
+    """The scene in a ``geometry`` as a GeoTIFF with its fill written the ``convention`` way; (path, inside_hw)."""
     fill = {"nodata value": FILL_NODATA, "NaN": np.nan, "undeclared zeros": 0.0, "mask band": 0.0}[convention]
-    swath, inside = shear(cube_bhw.astype(np.float32), fill)
+    swath, inside = GEOMETRIES[geometry](cube_bhw.astype(np.float32), fill)
     path = os.path.join(folder, f"swath_{convention.replace(' ', '_')}.tif")
     write_raster(path, swath, nodata=FILL_NODATA if convention == "nodata value" else None)
     if convention == "mask band":
@@ -64,8 +81,8 @@ def detectors():
     return {"rx": detect_rx, "fers": fers}
 
 
-def swath_aucs(scene_path, folder, detector):
-    """(AUC of the scene, {convention: (AUC of its swath, swath pixels scored, fill pixels scored)})."""
+def swath_aucs(scene_path, folder, detector, geometry):
+    """(AUC of the scene, {convention: (AUC in the geometry, scene pixels scored, fill pixels scored)})."""
     run = detectors()[detector]
     cube = read(scene_path)
     labels = read(scene_path.replace(".tif", "_gt.tif"))[0] == 1
@@ -73,11 +90,11 @@ def swath_aucs(scene_path, folder, detector):
     plain = roc_auc(read(os.path.join(folder, "plain_scores.tif"))[0].astype(np.float64), labels)
     results = {}
     for convention in CONVENTIONS:
-        source, inside = write_swath(folder, cube, convention)
+        source, inside = write_swath(folder, cube, convention, geometry)
         output = source.replace(".tif", "_scores.tif")
         run(source, output)
         scores = read(output)[0].astype(np.float64)
-        swath_labels, _ = shear(labels[None].astype(np.float32), 0)
+        swath_labels, _ = GEOMETRIES[geometry](labels[None].astype(np.float32), 0)
         scored = scores != OUTPUT_NODATA
         results[convention] = (roc_auc(scores[inside], swath_labels[0][inside] == 1), int(scored[inside].sum()),
                                int(scored[~inside].sum()))
@@ -88,17 +105,18 @@ needs_data = pytest.mark.skipif(not EVAL_SCENES, reason="the evaluation scenes (
 
 
 @needs_data
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
 @pytest.mark.parametrize("detector", ["rx", "fers"])
 @pytest.mark.parametrize("scene", [os.path.basename(path).replace("_gt.tif", "") for path in EVAL_SCENES])
-def test_a_swath_scores_like_its_scene_with_every_fill_convention(scene, detector, tmp_path):
+def test_a_scene_in_fill_scores_like_the_scene_with_every_fill_convention(scene, detector, geometry, tmp_path):
     if detector == "fers":
         pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
     scene_path = os.path.join(os.path.dirname(EVAL_SCENES[0]), scene + ".tif")
-    plain, results = swath_aucs(scene_path, str(tmp_path), detector)
+    plain, results = swath_aucs(scene_path, str(tmp_path), detector, geometry)
     height, width = describe_raster(scene_path).height, describe_raster(scene_path).width
     for convention, (auc, swath_scored, fill_scored) in results.items():
         assert (swath_scored, fill_scored) == (height * width, 0), convention
-        if detector == "rx":
+        if detector == "rx" or geometry == "fill margin":
             assert abs(auc - plain) <= TOLERANCE, (convention, auc, plain)
         else:
             assert auc == pytest.approx(results["nodata value"][0], abs=1e-6), convention
@@ -106,9 +124,10 @@ def test_a_swath_scores_like_its_scene_with_every_fill_convention(scene, detecto
 
 if __name__ == "__main__":
     import tempfile
-    for detector in sys.argv[1:] or ["rx", "fers"]:
-        for gt_path in EVAL_SCENES:
-            with tempfile.TemporaryDirectory() as folder:
-                plain, results = swath_aucs(gt_path.replace("_gt.tif", ".tif"), folder, detector)
-            print(detector, os.path.basename(gt_path)[:-7], f"scene {plain:.4f}",
-                  " ".join(f"{name}: {auc:.4f}" for name, (auc, _, _) in results.items()), flush=True)
+    for geometry in GEOMETRIES:
+        for detector in sys.argv[1:] or ["rx", "fers"]:
+            for gt_path in EVAL_SCENES:
+                with tempfile.TemporaryDirectory() as folder:
+                    plain, results = swath_aucs(gt_path.replace("_gt.tif", ".tif"), folder, detector, geometry)
+                print(geometry, detector, os.path.basename(gt_path)[:-7], f"scene {plain:.4f}",
+                      " ".join(f"{name}: {auc:.4f}" for name, (auc, _, _) in results.items()), flush=True)

@@ -101,6 +101,7 @@ class _Scene:
     normaliser: Optional[MinMaxNormaliser] = None        # set by the statistics pass
     fill_b: Optional[np.ndarray] = None                  # normalised scene-mean spectrum, for invalid pixels
     valid_pixels: int = 0
+    extent: Optional[Tuple[int, int, int, int]] = None   # (row0, row1, col0, col1) the networks see; see normalise
 
     def model_input(self, first_row: int, rows: int, first_column: int, columns: int
                     ) -> Tuple[np.ndarray, np.ndarray]:
@@ -155,21 +156,26 @@ class ModelBandStatistics:
     value_range: SceneRange
     sums_b: np.ndarray
     count: int
+    valid_extent: Optional[Tuple[int, int, int, int]] = None  # (row0, row1, col0, col1) around every valid pixel
 
     @classmethod
     def empty(cls, scene: _Scene) -> "ModelBandStatistics":
         bands = scene.matrix.shape[0]
-        return cls(SceneRange(scene.info.height * scene.info.width, bands), np.zeros(bands), 0)
+        return cls(SceneRange(), np.zeros(bands), 0)
 
     @classmethod
-    def of_block(cls, scene: _Scene, cube_bhw: np.ndarray, valid_hw: np.ndarray) -> "ModelBandStatistics":
-        """The statistics of one window read by the scene's reader."""
+    def of_block(cls, scene: _Scene, window: Tuple[int, int, int, int], cube_bhw: np.ndarray, valid_hw: np.ndarray
+                 ) -> "ModelBandStatistics":
+        """The statistics of one window (first_row, rows, first_column, columns) read by the scene's reader."""
         statistics = cls.empty(scene)
         if valid_hw.any():
             values_bn = to_model_bands(cube_bhw, scene.matrix)[:, valid_hw]
             statistics.value_range.add(values_bn)
             statistics.sums_b = values_bn.sum(axis=1, dtype=np.float64)
             statistics.count = values_bn.shape[1]
+            rows, columns = np.flatnonzero(valid_hw.any(axis=1)), np.flatnonzero(valid_hw.any(axis=0))
+            statistics.valid_extent = (window[0] + int(rows[0]), window[0] + int(rows[-1]) + 1,
+                                       window[2] + int(columns[0]), window[2] + int(columns[-1]) + 1)
         return statistics
 
     def merge(self, other: "ModelBandStatistics") -> "ModelBandStatistics":
@@ -177,6 +183,12 @@ class ModelBandStatistics:
         self.value_range.merge(other.value_range)
         self.sums_b = self.sums_b + other.sums_b
         self.count += other.count
+        if self.valid_extent is None or other.valid_extent is None:
+            self.valid_extent = self.valid_extent or other.valid_extent
+        else:
+            mine, theirs = self.valid_extent, other.valid_extent
+            self.valid_extent = (min(mine[0], theirs[0]), max(mine[1], theirs[1]),
+                                 min(mine[2], theirs[2]), max(mine[3], theirs[3]))
         return self
 
     def normalise(self, scene: _Scene, model: FersModelSet, progress: Optional[Progress] = None) -> None:
@@ -188,6 +200,7 @@ class ModelBandStatistics:
                                                                     model.metadata.normalisation_scale)
         scene.fill_b = normaliser.apply(self.sums_b / self.count)
         scene.valid_pixels = self.count
+        scene.extent = network_extent(self.valid_extent, scene.info, model)
         progress = progress or Progress()
         progress.info(f"Model bands normalised over {self.count} valid pixels (range {normaliser.minimum:g} to "
                       f"{normaliser.maximum:g}).")
@@ -196,6 +209,21 @@ class ModelBandStatistics:
             progress.info(f"Outlying values ({scene_range.minimum:g} to {scene_range.maximum:g} in the scene, e.g. "
                           "saturated or dead pixels) were clipped to that range so that they do not squeeze the "
                           "rest.")
+        row0, row1, column0, column1 = scene.extent
+        if (row1 - row0, column1 - column0) != (scene.info.height, scene.info.width):
+            progress.info(f"The valid pixels lie within rows {row0 + 1}-{row1} and columns {column0 + 1}-{column1}: "
+                          "the networks see that window, as if the raster were cut to it, so the fill around it "
+                          "changes nothing.")
+
+
+def network_extent(valid_extent: Tuple[int, int, int, int], info: RasterInfo, model: FersModelSet
+                   ) -> Tuple[int, int, int, int]:
+    """The window the networks run on: around every valid pixel (fill margins are cut off, so a scene padded
+    with fill scores exactly like the scene), grown inside the raster to the smallest size the model accepts."""
+    smallest = max(2 * model.halo + 1, 2)
+    row0, row1 = _grown(valid_extent[0], valid_extent[1], 0, info.height, smallest)
+    column0, column1 = _grown(valid_extent[2], valid_extent[3], 0, info.width, smallest)
+    return row0, row1, column0, column1
 
 
 def scan_windows(scene: _Scene, budget: int) -> List[Tuple[int, int, int, int]]:
@@ -219,8 +247,8 @@ def _scan_scene(scene: _Scene, model: FersModelSet, budget: int, progress: Progr
     """Pass 1: range, sums and count of the model bands over every valid pixel; sets the scene's normalisation."""
     _report_band_order(scene, model, progress)
     statistics = ModelBandStatistics.empty(scene)
-    for _, cube_bhw, valid_hw in iter_blocks(scene.reader, scan_windows(scene, budget), progress):
-        statistics.merge(ModelBandStatistics.of_block(scene, cube_bhw, valid_hw))
+    for window, cube_bhw, valid_hw in iter_blocks(scene.reader, scan_windows(scene, budget), progress):
+        statistics.merge(ModelBandStatistics.of_block(scene, window, cube_bhw, valid_hw))
     statistics.normalise(scene, model, progress)
 
 
@@ -291,14 +319,14 @@ def plan_blocks(height: int, width: int, bytes_per_pixel: int, budget: int, cont
     return BlockPlan(height, width, min(side, height), min(side, width))
 
 
-def _grown(start: int, stop: int, extent: int, smallest: int) -> Tuple[int, int]:
-    """[start, stop) clipped to [0, extent), then grown inside the image to at least ``smallest`` (more real
+def _grown(start: int, stop: int, low: int, high: int, smallest: int) -> Tuple[int, int]:
+    """[start, stop) clipped to [low, high), then grown inside it to at least ``smallest`` (more real
     neighbours never change a local operator's result)."""
-    start, stop = max(0, start), min(extent, stop)
-    missing = min(smallest, extent) - (stop - start)
+    start, stop = max(low, start), min(high, stop)
+    missing = min(smallest, high - low) - (stop - start)
     if missing > 0:
-        start = max(0, start - missing)
-        stop = min(extent, start + max(smallest, stop - start))
+        start = max(low, start - missing)
+        stop = min(high, start + max(smallest, stop - start))
     return start, stop
 
 
@@ -324,11 +352,31 @@ class _FeatureBlocks:
 
     def compute(self, block: Tuple[int, int, int, int]) -> Tuple[np.ndarray, Optional[np.ndarray],
                                                                  Optional[np.ndarray], np.ndarray]:
-        """(x_bhw, spe_f_bhw or None, spa_f_bhw or None, valid_hw) of one output block."""
-        info = self.scene.info
+        """(x_bhw, spe_f_bhw or None, spa_f_bhw or None, valid_hw) of one output block. The networks run on the
+        scene's extent only: outside it every pixel is fill (zeros, invalid)."""
         r0, r1, c0, c1 = block
-        region = (max(0, r0 - self.context), min(info.height, r1 + self.context),
-                  max(0, c0 - self.context), min(info.width, c1 + self.context))
+        top, bottom, left, right = self.scene.extent
+        inner = (max(r0, top), min(r1, bottom), max(c0, left), min(c1, right))
+        if inner == block:
+            return self._compute_inside(block)
+        parts = [np.zeros((self.model.bands, r1 - r0, c1 - c0), dtype=np.float32),
+                 *(np.zeros((self.model.bands, r1 - r0, c1 - c0)) if needed else None
+                   for needed in (self.need_spectral, self.need_spatial)),
+                 np.zeros((r1 - r0, c1 - c0), dtype=bool)]
+        if inner[0] < inner[1] and inner[2] < inner[3]:
+            where = (slice(inner[0] - r0, inner[1] - r0), slice(inner[2] - c0, inner[3] - c0))
+            for whole, part in zip(parts, self._compute_inside(inner)):
+                if whole is not None:
+                    whole[(Ellipsis,) + where] = part
+        return tuple(parts)
+
+    def _compute_inside(self, block: Tuple[int, int, int, int]) -> Tuple[np.ndarray, Optional[np.ndarray],
+                                                                         Optional[np.ndarray], np.ndarray]:
+        """compute() of a block inside the scene's extent."""
+        top, bottom, left, right = self.scene.extent
+        r0, r1, c0, c1 = block
+        region = (max(top, r0 - self.context), min(bottom, r1 + self.context),
+                  max(left, c0 - self.context), min(right, c1 + self.context))
         x_region, valid_region = self.scene.model_input(region[0], region[1] - region[0],
                                                         region[2], region[3] - region[2])
         inside = (slice(r0 - region[0], r1 - region[0]), slice(c0 - region[2], c1 - region[2]))
@@ -338,24 +386,28 @@ class _FeatureBlocks:
 
     def _spectral(self, x_region, region, block) -> np.ndarray:
         """spe_f of the block: the branch runs on the block plus up to ``halo`` real neighbours on each side
-        (none at the image border, where the model's own reflect padding matches the untiled run)."""
-        info, halo = self.scene.info, self.model.halo
+        (none at the border of the extent, where the model's own reflect padding matches the untiled run)."""
+        halo = self.model.halo
+        first_row, last_row, first_column, last_column = self.scene.extent
         r0, r1, c0, c1 = block
-        top, bottom = _grown(r0 - halo, r1 + halo, info.height, 2 * halo + 1)
-        left, right = _grown(c0 - halo, c1 + halo, info.width, 2 * halo + 1)
+        top, bottom = _grown(r0 - halo, r1 + halo, first_row, last_row, 2 * halo + 1)
+        left, right = _grown(c0 - halo, c1 + halo, first_column, last_column, 2 * halo + 1)
         features = self.model.spectral_features(
             x_region[:, top - region[0]:bottom - region[0], left - region[2]:right - region[2]])
         return features[:, r0 - top:r1 - top, c0 - left:c1 - left]
 
     def _spatial(self, block) -> np.ndarray:
-        """spa_f of the block: weighted mean of the overlapping fixed-size tiles of the global grid covering it.
+        """spa_f of the block: weighted mean of the overlapping fixed-size tiles of the grid laid on the scene's
+        extent that cover it.
 
         A tile overlaps several blocks; its features are kept in a small cache (a quarter of the budget) so that
         neighbouring blocks reuse them instead of running the branch again."""
-        info, tile = self.scene.info, self.model.tile_size
+        tile = self.model.tile_size
+        first_row, last_row, first_column, last_column = self.scene.extent
+        height, width = last_row - first_row, last_column - first_column
         r0, r1, c0, c1 = block
-        tile_h, tile_w = min(tile, info.height), min(tile, info.width)
-        pad_rows, pad_cols = reflect_padding(info.height, tile), reflect_padding(info.width, tile)
+        tile_h, tile_w = min(tile, height), min(tile, width)
+        pad_rows, pad_cols = reflect_padding(height, tile), reflect_padding(width, tile)
         window = blend_window(tile)
         row_weights = window[pad_rows[0]:pad_rows[0] + tile_h]
         col_weights = window[pad_cols[0]:pad_cols[0] + tile_w]
@@ -370,8 +422,10 @@ class _FeatureBlocks:
                 tile_features[:, top - row:bottom - row, left - col:right - col] * weights
             weight_sum[top - r0:bottom - r0, left - c0:right - c0] += weights
 
-        placements = [(row, col) for row in tile_starts(info.height, tile) if row < r1 and row + tile_h > r0
-                      for col in tile_starts(info.width, tile) if col < c1 and col + tile_w > c0]
+        placements = [(row, col) for row in (first_row + start for start in tile_starts(height, tile))
+                      if row < r1 and row + tile_h > r0
+                      for col in (first_column + start for start in tile_starts(width, tile))
+                      if col < c1 and col + tile_w > c0]
         missing = [place for place in placements if place not in self._tile_cache]
         for place in placements:
             if place in self._tile_cache:

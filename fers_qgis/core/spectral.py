@@ -133,11 +133,12 @@ def robust_range(values: np.ndarray) -> Tuple[float, float]:
 
 class SceneRange:
     """A scene's value range for its normaliser, block by block in bounded memory: the exact min and max, and the
-    model-band values of every k-th valid pixel of each block (every pixel while the scene has at most
-    SAMPLE_VALUES values) for the robust one. Blocks merge in any order."""
+    model-band values of every k-th valid pixel of each block for the robust one. k starts at 1 and doubles
+    whenever the sample would pass SAMPLE_VALUES values, so a scene of up to that many valid values is sampled
+    whole, however much fill surrounds it. Blocks merge in any order."""
 
-    def __init__(self, total_pixels: int, bands: int):
-        self.stride = max(1, -(-total_pixels * bands // SAMPLE_VALUES))
+    def __init__(self):
+        self.stride = 1
         self.minimum, self.maximum = np.inf, -np.inf
         self._samples: List[np.ndarray] = []
 
@@ -146,12 +147,22 @@ class SceneRange:
         self.minimum = min(self.minimum, float(values_bn.min()))
         self.maximum = max(self.maximum, float(values_bn.max()))
         self._samples.append(np.array(values_bn[:, ::self.stride], dtype=np.float64))
+        self._bound()
 
     def merge(self, other: "SceneRange") -> "SceneRange":
         """Merge another block's range into this one; returns self."""
         self.minimum, self.maximum = min(self.minimum, other.minimum), max(self.maximum, other.maximum)
-        self._samples.extend(other._samples)
+        stride = max(self.stride, other.stride)
+        self._samples = [sample[:, ::stride // part.stride] for part in (self, other) for sample in part._samples]
+        self.stride = stride
+        self._bound()
         return self
+
+    def _bound(self) -> None:
+        """Halve the sample (every other pixel of each block) while it holds more than SAMPLE_VALUES values."""
+        while self.sampled_values > SAMPLE_VALUES:
+            self.stride *= 2
+            self._samples = [sample[:, ::2] for sample in self._samples]
 
     @property
     def sampled_values(self) -> int:

@@ -461,3 +461,38 @@ def test_descending_raster_feeds_a_first_bands_model_from_the_short_end(tmp_path
     assert [float(written.GetRasterBand(i + 1).GetMetadata()["wavelength"]) for i in range(BANDS)] == \
         [550.0, 600.0, 650.0, 700.0, 750.0, 800.0]
     assert written.GetRasterBand(1).GetDescription() == "Band 8 (enhanced)"
+
+
+@pytest.mark.parametrize("budget_mb", [0.01, 512])
+def test_a_scene_inside_a_fill_margin_scores_exactly_like_the_scene(tmp_path, models, budget_mb):
+    """Products often hold their data inside fill (a clipped flight line, a tile edge): the networks run on the
+    window around the valid pixels, so the margin changes neither the features nor the scores."""
+    cube = scene_cube(45, 38, seed=8)
+    canvas = np.full((cube.shape[0], 45 + 13 + 30, 38 + 21 + 7), -9999.0, dtype=np.float32)
+    inside = (slice(13, 13 + 45), slice(21, 21 + 38))
+    canvas[(slice(None),) + inside] = cube
+    scene, padded = write_raster(tmp_path / "in.tif", cube), write_raster(tmp_path / "in_padded.tif", canvas,
+                                                                          nodata=-9999.0)
+    for source in (scene, padded):
+        stem = source[:-4]
+        detect_fers(source, stem + "_scores.tif", models.spectral_path, FersOptions(memory_budget_mb=budget_mb))
+        enhance_features(source, stem + "_enh.tif", models.spectral_path, memory_budget_mb=budget_mb)
+    for suffix in ("_scores.tif", "_enh.tif"):
+        expected = band_values(scene[:-4] + suffix)[0]
+        values = band_values(padded[:-4] + suffix)[0]
+        np.testing.assert_allclose(values[(slice(None),) + inside], expected, rtol=1e-5,
+                                   atol=1e-5 * np.abs(expected).max())
+        outside = np.ones(canvas.shape[1:], dtype=bool)
+        outside[inside] = False
+        assert np.all(values[:, outside] == OUTPUT_NODATA), suffix
+
+
+def test_valid_pixels_thinner_than_the_spectral_branch_accepts_are_scored(tmp_path, models):
+    """A valid strip narrower than 2 halo + 1 pixels: the networks' window grows into the fill around it."""
+    canvas = np.full((BANDS, 30, 40), -9999.0, dtype=np.float32)
+    canvas[:, 5:25, 17:20] = scene_cube(20, 3, bands=BANDS, seed=9)
+    source = write_raster(tmp_path / "in.tif", canvas, nodata=-9999.0)
+    detect_fers(source, str(tmp_path / "scores.tif"), models.spectral_path)
+    scores = band_values(str(tmp_path / "scores.tif"))[0][0]
+    assert np.all(np.isfinite(scores[5:25, 17:20])) and np.all(scores[5:25, 17:20] >= 0)
+    assert (scores != OUTPUT_NODATA).sum() == 60
