@@ -66,10 +66,11 @@ class ImportJob:
 
     input_path: str
     output_path: str
+    geometry: str = products.MAP_GRID
 
     def run(self, progress: Optional[Progress] = None):
         """Import with the core's import_product; returns its ImportSummary."""
-        return products.import_product(self.input_path, self.output_path, progress)
+        return products.import_product(self.input_path, self.output_path, progress, self.geometry)
 
 
 @dataclass(frozen=True)

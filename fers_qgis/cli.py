@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence
 
 from .batch import (PRODUCT_SUFFIXES, DetectionJob, ImportJob, Job, JobResult, expand_inputs, input_stem,
                     output_name, plan_jobs, remove_partial_files, run_here, run_on_cluster)
+from .core import products
 from .core.detection import RxOptions
 from .core.enhancement import FersOptions
 from .core.errors import FersError
@@ -64,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "outputs are OUT/NAME.tif.")
     add_common_arguments(importer, "product files, folders (their .nc/.he5/.h5/.hdr/METADATA.XML files) or glob "
                                    "patterns")
+    importer.add_argument("--sensor-geometry", action="store_true",
+                          help="write EMIT swaths as recorded (every pixel once, no fill, georeferenced by ground "
+                               "control points) instead of on their map grid; other products are unchanged")
     return parser
 
 
@@ -167,7 +171,9 @@ def detect(args) -> int:
 
 def import_products(args) -> int:
     found, failures = expand_inputs(args.inputs, PRODUCT_SUFFIXES)
-    return run_jobs(args, found, failures, lambda product: f"{input_stem(product)}.tif", ImportJob)
+    geometry = products.SENSOR_GEOMETRY if args.sensor_geometry else products.MAP_GRID
+    return run_jobs(args, found, failures, lambda product: f"{input_stem(product)}.tif",
+                    lambda product, output: ImportJob(product, output, geometry))
 
 
 def run_jobs(args, inputs: Sequence[str], failures: List[JobResult], name_for, make_job) -> int:

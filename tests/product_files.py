@@ -56,6 +56,13 @@ def write_emit_l2a(folder, downtrack=24, crosstrack=10, bands=12, name="EMIT_L2A
     across = -np.sin(angle) * (rows - centre_r) + np.cos(angle) * (columns - centre_c) + (crosstrack - 1) / 2
     line, sample = np.rint(along).astype(int), np.rint(across).astype(int)
     inside = (line >= 0) & (line < downtrack) & (sample >= 0) & (sample < crosstrack)
+    # lat / lon of each swath pixel's centre: the same rotation undone, on the map grid's pixel centres.
+    lines, samples = np.mgrid[0:downtrack, 0:crosstrack].astype(float)
+    shifted_along, shifted_across = lines - (downtrack - 1) / 2, samples - (crosstrack - 1) / 2
+    map_row = np.cos(angle) * shifted_along - np.sin(angle) * shifted_across + centre_r
+    map_column = np.sin(angle) * shifted_along + np.cos(angle) * shifted_across + centre_c
+    lon = EMIT_GEOTRANSFORM[0] + (map_column + 0.5) * EMIT_GEOTRANSFORM[1]
+    lat = EMIT_GEOTRANSFORM[3] + (map_row + 0.5) * EMIT_GEOTRANSFORM[5]
     glt_y = np.where(inside, line + 1, 0).astype(np.int32)
     glt_x = np.where(inside, sample + 1, 0).astype(np.int32)
     wavelengths = np.linspace(381.0, 2493.0, bands).astype(np.float32)
@@ -87,8 +94,7 @@ def write_emit_l2a(folder, downtrack=24, crosstrack=10, bands=12, name="EMIT_L2A
         created.units = units
         created[:] = values
     location = dataset.createGroup("location")
-    for variable, values in (("lat", np.full((downtrack, crosstrack), 35.1)),
-                             ("lon", np.full((downtrack, crosstrack), -117.4))):
+    for variable, values in (("lat", lat), ("lon", lon)):
         created = location.createVariable(variable, "f8", ("downtrack", "crosstrack"), fill_value=-9999.0)
         created[:] = values
     for variable, values in (("glt_x", glt_x), ("glt_y", glt_y)):

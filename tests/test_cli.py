@@ -237,3 +237,16 @@ def test_import_then_detect_equals_detect_on_the_product_imported_on_the_fly(tmp
     np.testing.assert_array_equal(scores(scores_dir / f"{stem}_rx_anomalies.tif"),
                                   reference_rx(str(imported_dir / f"{stem}.tif"), tmp_path))
     assert os.listdir(scores_dir) == [f"{stem}_rx_anomalies.tif"]  # the temporary import is gone
+
+
+def test_import_in_sensor_geometry_writes_the_swath_as_recorded(tmp_path, capsys):
+    pytest.importorskip("netCDF4", reason="building the NetCDF test product needs netCDF4 (Debian python3-netcdf4)")
+    from osgeo import gdal
+    from tests.product_files import write_emit_l2a
+
+    granule = write_emit_l2a(tmp_path)
+    assert main(["import", "--sensor-geometry", granule.path, "--out", str(tmp_path / "out")]) == 0
+    stem = os.path.splitext(os.path.basename(granule.path))[0]
+    dataset = gdal.Open(str(tmp_path / "out" / f"{stem}.tif"))
+    assert (dataset.RasterYSize, dataset.RasterXSize) == granule.swath_dcb.shape[:2]
+    assert dataset.GetGCPCount() > 0

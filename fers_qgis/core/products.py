@@ -41,6 +41,12 @@ PRODUCT_NAMES = {
     NETCDF_CUBE: "NetCDF / HDF5 reflectance cube",
 }
 
+# Where an EMIT swath's pixels go: its map grid (orthorectified through the GLT), or the swath as recorded.
+MAP_GRID, SENSOR_GEOMETRY = "map", "sensor"
+GEOMETRIES = (MAP_GRID, SENSOR_GEOMETRY)
+# Ground control points of a sensor-geometry swath: about this many along each axis (plus the last line/sample).
+GCPS_PER_AXIS = 12
+
 # Fill value of EMIT and AVIRIS-NG / AVIRIS-3 products, declared or not.
 PRODUCT_FILL = -9999.0
 # Bytes of pixels a block of the import holds at once (output block, and source lines read for it).
@@ -86,6 +92,8 @@ class ProductHeader:
     geotransform: Tuple[float, ...] = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     projection_wkt: str = ""
     notes: List[str] = field(default_factory=list)
+    gcps: Tuple[gdal.GCP, ...] = ()       # georeferencing of a swath in sensor geometry (no geotransform)
+    gcp_projection_wkt: str = ""
 
 
 def container_file(path: str) -> Optional[str]:
@@ -110,22 +118,24 @@ def product_kind(path: str) -> Optional[str]:
         return None
 
 
-def describe_product(path: str) -> "ProductHeader":
+def describe_product(path: str, geometry: str = MAP_GRID) -> "ProductHeader":
     """The raster an import of ``path`` will write (grid, bands, decisions), from metadata alone; InputError when
     ``path`` is no product this module imports, saying why."""
-    product = _open_product(path)
+    product = _open_product(path, geometry)
     product.close()
     return product.header
 
 
-def import_product(input_path: str, output_path: str, progress: Optional[Progress] = None) -> ImportSummary:
+def import_product(input_path: str, output_path: str, progress: Optional[Progress] = None,
+                   geometry: str = MAP_GRID) -> ImportSummary:
     """Write ``input_path`` (any product of PRODUCT_NAMES) as a tiled GeoTIFF at ``output_path``.
 
-    Raises InputError before creating any file when the product cannot be read; a failed or cancelled import
-    leaves no file behind."""
+    ``geometry`` SENSOR_GEOMETRY writes an EMIT swath as recorded (georeferenced by GCPs) instead of on its map
+    grid; other products are written as delivered either way. Raises InputError before creating any file when the
+    product cannot be read; a failed or cancelled import leaves no file behind."""
     started = time.monotonic()
     progress = progress or Progress()
-    product = _open_product(input_path)
+    product = _open_product(input_path, geometry)
     try:
         check_output_path(output_path, [input_path, product.source_path])
         valid_pixels = _write_product(product, output_path, progress)
@@ -146,7 +156,7 @@ def _write_product(product: "_Product", output_path: str, progress: Progress) ->
                           header.wavelengths_nm), nodata=(OUTPUT_NODATA,) * len(header.wavelengths_nm),
                       geotransform=header.geotransform, projection_wkt=header.projection_wkt,
                       band_names=(), wavelengths_nm=tuple(header.wavelengths_nm), block_height=1,
-                      block_width=header.width)
+                      block_width=header.width, gcps=header.gcps, gcp_projection_wkt=header.gcp_projection_wkt)
     band_names = [f"Band {index} ({wavelength:g} nm)"
                   for index, wavelength in enumerate(header.wavelengths_nm, 1)]
     for note in header.notes:
@@ -243,13 +253,23 @@ class _Product:
         """Release the files."""
 
 
-def _open_product(path: str) -> _Product:
+def _open_product(path: str, geometry: str = MAP_GRID) -> _Product:
     """Recognise and open a product, or raise InputError saying what ``path`` is and why it is not one."""
+    if geometry not in GEOMETRIES:
+        raise InputError(f"Unknown geometry {geometry!r}; choose one of {', '.join(GEOMETRIES)}.")
+    product = _recognise_product(path, geometry)
+    if geometry == SENSOR_GEOMETRY and product.kind != EMIT_L2A:
+        product.header.notes.append(f"The {PRODUCT_NAMES[product.kind]} has no geometry lookup table to undo: "
+                                    f"written as delivered.")
+    return product
+
+
+def _recognise_product(path: str, geometry: str) -> _Product:
     if not path:
         raise InputError("No product file was given.")
     container = container_file(path)
     if container is not None:
-        return _open_container(container, path)
+        return _open_container(container, path, geometry)
     if not os.path.exists(path):
         raise InputError(f"Product file not found: {path!r}.")
     if os.path.isdir(path):
@@ -266,16 +286,16 @@ def _open_product(path: str) -> _Product:
         f"(AVIRIS-NG, AVIRIS-3), or a NetCDF/HDF5 file with one reflectance cube.")
 
 
-def _open_container(container: str, given_path: str) -> _Product:
+def _open_container(container: str, given_path: str, geometry: str) -> _Product:
     """NetCDF / HDF5: EMIT, PRISMA, or a generic cube with a named band dimension."""
     with gdal_errors_as_exceptions():
         try:
-            return _recognise_container(container, given_path)
+            return _recognise_container(container, given_path, geometry)
         except RuntimeError as error:
             raise InputError(f"Cannot read {os.path.basename(container)} as NetCDF/HDF5: {error}") from error
 
 
-def _recognise_container(container: str, given_path: str) -> _Product:
+def _recognise_container(container: str, given_path: str, geometry: str) -> _Product:
     dataset = gdal.OpenEx(container, gdal.OF_MULTIDIM_RASTER)
     root = dataset.GetRootGroup()
     if _find_array(root, _PRISMA_CUBES.format("VNIR")) is not None:
@@ -283,7 +303,7 @@ def _recognise_container(container: str, given_path: str) -> _Product:
     location = root.OpenGroup("location") if "location" in (root.GetGroupNames() or []) else None
     if location is not None and "glt_x" in (location.GetMDArrayNames() or []) and \
             "reflectance" in (root.GetMDArrayNames() or []):
-        return EmitL2A(container, dataset)
+        return EmitL2A(container, dataset, geometry)
     match = _SUBDATASET.match(given_path)
     return NetcdfCube(container, dataset, match.group("variable") if match else None)
 
@@ -424,14 +444,20 @@ class NetcdfCube(_Product):
 
 class EmitL2A(_Product):
     """EMIT L2A reflectance: reflectance(downtrack, crosstrack, bands), fill -9999; wavelengths, fwhm and
-    good_wavelengths in group sensor_band_parameters; 1-based glt_x / glt_y (0: no pixel) in group location, on
-    the map grid of the global attributes geotransform and spatial_ref. Output: that map grid."""
+    good_wavelengths in group sensor_band_parameters; lat / lon (downtrack, crosstrack) and 1-based glt_x / glt_y
+    (0: no pixel) in group location, on the map grid of the global attributes geotransform and spatial_ref.
+
+    Output: that map grid (MAP_GRID: each map pixel takes the swath pixel the GLT names, so about half of a
+    rotated grid is fill and some swath pixels appear twice or not at all), or the swath as recorded
+    (SENSOR_GEOMETRY: every pixel once, no fill, georeferenced by ground control points from lat / lon, which QGIS
+    and every FERS output keep)."""
 
     kind = EMIT_L2A
 
-    def __init__(self, path: str, dataset):
+    def __init__(self, path: str, dataset, geometry: str = MAP_GRID):
         super().__init__(path)
         self._dataset = dataset
+        self.geometry = geometry
         root = dataset.GetRootGroup()
         self.swath = _MultidimCube(root.OpenMDArray("reflectance"), band_axis=2)
         if self.swath.fill is None:
@@ -441,9 +467,9 @@ class EmitL2A(_Product):
         self._glt_y = location.OpenMDArray("glt_y")
         height, width = (dimension.GetSize() for dimension in self._glt_x.GetDimensions())
         attributes = _attributes(root)
-        if "geotransform" not in attributes:
+        if geometry == MAP_GRID and "geotransform" not in attributes:
             raise InputError(f"{os.path.basename(path)} has a GLT but no 'geotransform' attribute: the map grid is "
-                             f"unknown.")
+                             f"unknown; import it in sensor geometry instead.")
         bands = self.swath.bands
         parameters = root.OpenGroup("sensor_band_parameters") \
             if "sensor_band_parameters" in (root.GetGroupNames() or []) else None
@@ -458,17 +484,29 @@ class EmitL2A(_Product):
                              f"bands.")
         fwhm = band_values("fwhm") or [None] * bands
         good = [value == 1 for value in (band_values("good_wavelengths") or [1] * bands)]
-        notes = [f"EMIT: orthorectified {self.swath.rows} x {self.swath.columns} swath pixels onto the product's "
-                 f"{width} x {height} map grid with its geometry lookup table."]
+        if geometry == SENSOR_GEOMETRY:
+            gcps = _swath_gcps(location, path)
+            notes = [f"EMIT: the swath in sensor geometry, {self.swath.columns} x {self.swath.rows} pixels as "
+                     f"recorded (no fill, no repeated pixels), georeferenced by {len(gcps)} ground control points "
+                     f"from location/lat and lon."]
+            self.header = ProductHeader(kind=self.kind, width=self.swath.columns, height=self.swath.rows,
+                                        wavelengths_nm=wavelengths, fwhm_nm=list(fwhm), good_bands=good,
+                                        gcps=gcps, gcp_projection_wkt=_wgs84_wkt(), notes=notes)
+        else:
+            notes = [f"EMIT: orthorectified {self.swath.rows} x {self.swath.columns} swath pixels onto the "
+                     f"product's {width} x {height} map grid with its geometry lookup table."]
+            self.header = ProductHeader(kind=self.kind, width=width, height=height, wavelengths_nm=wavelengths,
+                                        fwhm_nm=list(fwhm), good_bands=good,
+                                        geotransform=tuple(_as_floats(attributes["geotransform"])),
+                                        projection_wkt=str(attributes.get("spatial_ref", "")), notes=notes)
         if not all(good):
-            notes.append(f"EMIT good_wavelengths marks {good.count(False)} bands as bad (bbl = 0): "
-                         f"{_band_ranges(good, wavelengths)}.")
-        self.header = ProductHeader(kind=self.kind, width=width, height=height, wavelengths_nm=wavelengths,
-                                    fwhm_nm=list(fwhm), good_bands=good,
-                                    geotransform=tuple(_as_floats(attributes["geotransform"])),
-                                    projection_wkt=str(attributes.get("spatial_ref", "")), notes=notes)
+            self.header.notes.append(f"EMIT good_wavelengths marks {good.count(False)} bands as bad (bbl = 0): "
+                                     f"{_band_ranges(good, wavelengths)}.")
 
     def read_rows(self, first_row, row_count):
+        if self.geometry == SENSOR_GEOMETRY:
+            cube_bhw = self.swath.read(first_row, row_count)
+            return cube_bhw, _valid_pixels(cube_bhw, self.swath.fill)
         width, bands = self.header.width, self.swath.bands
         glt_x = np.asarray(self._glt_x.ReadAsArray(array_start_idx=[first_row, 0], count=[row_count, width]),
                            dtype=np.int64)
@@ -496,6 +534,37 @@ class EmitL2A(_Product):
 
     def close(self):
         self._dataset = None
+
+
+def _swath_gcps(location, path: str) -> Tuple[gdal.GCP, ...]:
+    """Ground control points of a swath at the centres of a regular grid of its pixels (GCPS_PER_AXIS along each
+    axis, the last line and sample included), from the location group's lat / lon (fill and NaN skipped)."""
+    if not {"lat", "lon"} <= set(location.GetMDArrayNames() or []):
+        raise InputError(f"{os.path.basename(path)} has no location/lat and lon: its swath cannot be georeferenced "
+                         f"in sensor geometry; import it on its map grid.")
+    latitude, longitude = (location.OpenMDArray(name) for name in ("lat", "lon"))
+    rows, columns = (dimension.GetSize() for dimension in latitude.GetDimensions())
+    lines = sorted(set(range(0, rows, max(1, rows // GCPS_PER_AXIS))) | {rows - 1})
+    samples = sorted(set(range(0, columns, max(1, columns // GCPS_PER_AXIS))) | {columns - 1})
+    gcps = []
+    for line in lines:
+        lat_row, lon_row = (np.asarray(array.ReadAsArray(array_start_idx=[line, 0], count=[1, columns]),
+                                       dtype=np.float64)[0] for array in (latitude, longitude))
+        for sample in samples:
+            lat, lon = lat_row[sample], lon_row[sample]
+            if np.isfinite(lat) and np.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 360:
+                gcps.append(gdal.GCP(float(lon), float(lat), 0.0, sample + 0.5, line + 0.5))
+    if len(gcps) < 3:
+        raise InputError(f"{os.path.basename(path)}: location/lat and lon hold fewer than 3 usable positions: its "
+                         f"swath cannot be georeferenced in sensor geometry; import it on its map grid.")
+    return tuple(gcps)
+
+
+def _wgs84_wkt() -> str:
+    """EMIT's lat / lon are WGS 84 degrees."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    return srs.ExportToWkt()
 
 
 class PrismaL2D(_Product):

@@ -59,6 +59,44 @@ def test_emit_is_orthorectified_with_its_glt_onto_the_products_map_grid(tmp_path
     assert describe_raster(output).wavelengths_nm == pytest.approx(tuple(granule.wavelengths))
 
 
+def test_emit_in_sensor_geometry_keeps_every_swath_pixel_once_placed_by_its_lat_lon(tmp_path):
+    """The swath as recorded: no fill, no repeated pixel; GCPs from location/lat and lon put each pixel where the
+    GLT puts it on the map grid (within the GLT's own nearest-pixel rounding), and detection outputs keep them."""
+    from fers_qgis.core.detection import detect_rx
+    granule = write_emit_l2a(tmp_path)
+    output = str(tmp_path / "emit_sensor.tif")
+    summary = products.import_product(granule.path, output, geometry=products.SENSOR_GEOMETRY)
+
+    written = read_raster(output)
+    np.testing.assert_array_equal(written.cube_bhw, granule.swath_dcb.transpose(2, 0, 1))
+    assert summary.valid_pixels == granule.swath_dcb[..., 0].size - 1  # the one fill pixel inside the swath
+    assert spectral_metadata(output)[2] == list(granule.good_wavelengths)
+    dataset = gdal.Open(output)
+    assert dataset.GetGCPCount() >= 100 and same_crs(dataset.GetGCPProjection(), 4326)
+    to_map = gdal.Transformer(dataset, None, ["METHOD=GCP_POLYNOMIAL"])
+    downtrack, crosstrack = granule.swath_dcb.shape[:2]
+    rows, columns = np.nonzero(granule.glt_x > 0)
+    for row, column in zip(rows, columns):
+        line, sample = granule.glt_y[row, column] - 1, granule.glt_x[row, column] - 1
+        _, (lon, lat, _) = to_map.TransformPoint(0, sample + 0.5, line + 0.5)
+        map_column = (lon - EMIT_GEOTRANSFORM[0]) / EMIT_GEOTRANSFORM[1] - 0.5
+        map_row = (lat - EMIT_GEOTRANSFORM[3]) / EMIT_GEOTRANSFORM[5] - 0.5
+        assert np.hypot(map_row - row, map_column - column) <= 0.5 * np.sqrt(2) + 1e-6
+    scores = str(tmp_path / "scores.tif")
+    detect_rx(output, scores)
+    assert gdal.Open(scores).GetGCPCount() == dataset.GetGCPCount()
+    assert read_raster(scores).cube_bhw.shape[1:] == (downtrack, crosstrack)
+
+
+def test_sensor_geometry_leaves_products_without_a_glt_as_delivered(tmp_path):
+    path = write_prisma_l2d(tmp_path).path
+    header, on_map = products.describe_product(path, products.SENSOR_GEOMETRY), products.describe_product(path)
+    assert (header.width, header.height, header.geotransform) == (on_map.width, on_map.height, on_map.geotransform)
+    assert header.notes[-1].endswith("has no geometry lookup table to undo: written as delivered.")
+    with pytest.raises(InputError, match="Unknown geometry"):
+        products.describe_product(path, "swath")
+
+
 def test_prisma_cubes_are_scaled_merged_in_ascending_wavelength_order_and_georeferenced(tmp_path):
     product = write_prisma_l2d(tmp_path)
     assert products.product_kind(product.path) == products.PRISMA_L2D

@@ -146,7 +146,8 @@ def test_every_algorithm_has_help_naming_its_parameters_and_references(fers_plug
                 continue
             word = {"BANDS": "Bands", "DETECTOR": "Detector", "MASK": "Valid-pixel mask", "MODEL": "Model",
                     "USE_GPU": "GPU", "SCALE": "Scale", "THRESHOLD_RULE": "Threshold rule",
-                    "THRESHOLD": "Threshold value", "UNDECLARED_FILL": "one value in every band"}[parameter.name()]
+                    "THRESHOLD": "Threshold value", "UNDECLARED_FILL": "one value in every band",
+                    "GEOMETRY": "Geometry"}[parameter.name()]
             assert word in text, (algorithm.id(), parameter.name())
 
 

@@ -42,6 +42,18 @@ def test_import_algorithm_writes_the_orthorectified_emit_cube(emit, output_dir):
     assert same_crs(written.projection_wkt, 4326)
 
 
+def test_import_algorithm_writes_an_emit_swath_in_sensor_geometry_that_qgis_places(emit, output_dir):
+    output = str(output_dir / "emit_sensor.tif")
+    processing.run(IMPORT, {"INPUT": emit.path, "GEOMETRY": 1, "OUTPUT": output})
+    np.testing.assert_array_equal(read_raster(output).cube_bhw, emit.swath_dcb.transpose(2, 0, 1))
+    layer = QgsRasterLayer(output, "swath")  # QGIS warps a GCP raster onto the map when it loads it
+    assert layer.isValid() and layer.crs().authid() == "EPSG:4326"
+    west, _, _, north, _, _ = EMIT_GEOTRANSFORM
+    extent = layer.extent()
+    assert west - 0.001 < extent.xMinimum() < extent.xMaximum() < west + 0.02
+    assert north - 0.02 < extent.yMinimum() < extent.yMaximum() < north + 0.001
+
+
 def test_import_algorithm_refuses_a_non_product_and_writes_nothing(tmp_path, output_dir):
     not_a_product = tmp_path / "notes.xml"
     not_a_product.write_text("<notes/>")

@@ -1,11 +1,12 @@
 """Import hyperspectral product: the Processing face of `fers_qgis.core.products.import_product`."""
 import os
 
-from qgis.core import QgsProcessingException, QgsProcessingParameterFile, QgsProcessingParameterRasterDestination
+from qgis.core import (QgsProcessingException, QgsProcessingParameterEnum, QgsProcessingParameterFile,
+                       QgsProcessingParameterRasterDestination)
 
 from ...compat import FILE_PARAMETER_FILE
 from ...core.errors import FersError
-from ...core.products import container_file, describe_product, import_product
+from ...core.products import MAP_GRID, SENSOR_GEOMETRY, container_file, describe_product, import_product
 from ..feedback import FeedbackProgress
 from .base import FersAlgorithm
 
@@ -31,7 +32,12 @@ class ImportHyperspectralProduct(FersAlgorithm):
     HELP_SECTION = "import-hyperspectral-product"
 
     INPUT = "INPUT"
+    GEOMETRY = "GEOMETRY"
     OUTPUT = "OUTPUT"
+    # (label, core geometry); the first is the default.
+    GEOMETRY_CHOICES = (("Map grid (orthorectified with the product's geometry lookup table)", MAP_GRID),
+                        ("Sensor geometry (the swath as recorded, placed by ground control points)",
+                         SENSOR_GEOMETRY))
 
     def group(self):
         return self.tr("Import")
@@ -57,6 +63,13 @@ class ImportHyperspectralProduct(FersAlgorithm):
             "- a NetCDF/HDF5 file with one reflectance cube whose band dimension is named (bands, wavelength).\n"
             "Bands without two different values over the valid pixels (no data, zeroed) are flagged bad too; the "
             "log lists every flagged band and why.\n\n"
+            "<b>Geometry</b> (EMIT): the map grid is what other map layers line up with pixel for pixel, but a "
+            "rotated swath fills about half of it with fill, and the GLT's nearest-pixel lookup repeats some "
+            "swath pixels and skips others. <i>Sensor geometry</i> writes the swath as recorded: every pixel "
+            "once, no fill, the image FERS's networks were trained on (not a rotated one), georeferenced by "
+            "ground control points from the product's latitude and longitude; QGIS places it on the map, and "
+            "every FERS output and anomaly object keeps that georeferencing. Prefer it for detection. Other "
+            "products are written as delivered either way.\n\n"
             "GDAL 3.6 (Debian 12) cannot orthorectify EMIT (GDAL 3.8) nor georeference PRISMA's HDF-EOS5 (GDAL "
             "3.7): this algorithm does both itself. The detection algorithms also accept EMIT, PRISMA and "
             "NetCDF/HDF5 files directly by running this import into a temporary file first.") + PRODUCT_REFERENCES
@@ -65,6 +78,9 @@ class ImportHyperspectralProduct(FersAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             self.INPUT, self.tr("Product file (EMIT .nc, PRISMA .he5, EnMAP METADATA.XML, AVIRIS ENVI)"),
             behavior=FILE_PARAMETER_FILE, fileFilter=PRODUCT_FILES))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.GEOMETRY, self.tr("Geometry (EMIT)"), options=[self.tr(label) for label, _ in self.GEOMETRY_CHOICES],
+            defaultValue=0))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Imported raster")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
@@ -87,9 +103,10 @@ class ImportHyperspectralProduct(FersAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         input_path = self.parameterAsFile(parameters, self.INPUT, context)
         output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        geometry = self.GEOMETRY_CHOICES[self.parameterAsEnum(parameters, self.GEOMETRY, context)][1]
         progress = FeedbackProgress(feedback)
         try:
-            summary = import_product(input_path, output_path, progress)
+            summary = import_product(input_path, output_path, progress, geometry)
         except FersError as error:  # Cancelled included: its message says the run was cancelled
             raise QgsProcessingException(str(error)) from error
         if context.willLoadLayerOnCompletion(output_path):
