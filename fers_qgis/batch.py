@@ -25,7 +25,7 @@ from .core.raster import describe_raster, is_gdal_path
 
 # File name endings taken from a folder (a folder may also hold labels, reports, quick-looks): rasters for
 # detection, NetCDF/HDF5 files (imported on the fly, as the plugin does) and products for import.
-PRODUCT_SUFFIXES = (".nc", ".he5", ".h5", ".hdr", "metadata.xml")
+PRODUCT_SUFFIXES = (".nc", ".he5", ".h5", ".hdr", "metadata.xml", ".zip")
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".bsq", ".bil", ".bip", ".dat", ".nc", ".he5", ".h5")
 # A task that raises (a crash, a worker that died) is run again this many times before its input is reported failed.
 TASK_RETRIES = 2

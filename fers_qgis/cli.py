@@ -63,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Import EMIT L2A, EnMAP L2A, PRISMA L2D, AVIRIS-NG / AVIRIS-3 products "
                                                "(and NetCDF/HDF5 cubes) as the plugin's Import algorithm does; "
                                                "outputs are OUT/NAME.tif.")
-    add_common_arguments(importer, "product files, folders (their .nc/.he5/.h5/.hdr/METADATA.XML files) or glob "
-                                   "patterns")
+    add_common_arguments(importer, "product files, folders (their .nc/.he5/.h5/.hdr/METADATA.XML/.zip files) or "
+                                   "glob patterns")
     importer.add_argument("--sensor-geometry", action="store_true",
                           help="write EMIT swaths as recorded (every pixel once, no fill, georeferenced by ground "
                                "control points) instead of on their map grid; other products are unchanged")

@@ -200,10 +200,11 @@ class EnmapProduct:
     dead_band: int  # 0-based band holding only nodata
 
 
-def write_enmap_l2a(folder, bands=8, rows=6, columns=5) -> EnmapProduct:
+def write_enmap_l2a(folder, bands=8, rows=6, columns=5, image_format="GTiff") -> EnmapProduct:
     """EnMAP L2A as in the EnMAP HSI product specification: PRODUCT-SPECTRAL_IMAGE.TIF (int16, band-sequential
     reflectance numbers, nodata -32768, UTM) and PRODUCT-METADATA.XML with specific/bandCharacterisation/bandID
-    (wavelengthCenterOfGravity, FWHMOfBand, GainOfBand, OffsetOfBand) and product/bandStatistics/bandID."""
+    (wavelengthCenterOfGravity, FWHMOfBand, GainOfBand, OffsetOfBand) and product/bandStatistics/bandID.
+    ``image_format`` "ENVI": PRODUCT-SPECTRAL_IMAGE.BSQ with PRODUCT-SPECTRAL_IMAGE.HDR, the portal's other choice."""
     rng = np.random.default_rng(3)
     numbers = rng.integers(100, 9000, (bands, rows, columns)).astype(np.int16)
     numbers[:, -1, -1] = ENMAP_NODATA
@@ -214,9 +215,10 @@ def write_enmap_l2a(folder, bands=8, rows=6, columns=5) -> EnmapProduct:
     gains[1] = 2e-4
     offsets = np.zeros(bands)
     offsets[2] = -0.01
-    image = os.path.join(str(folder), f"{ENMAP_NAME}-SPECTRAL_IMAGE.TIF")
-    dataset = gdal.GetDriverByName("GTiff").Create(image, columns, rows, bands, gdal.GDT_Int16,
-                                                   ["INTERLEAVE=BAND"])
+    envi = image_format == "ENVI"
+    image = os.path.join(str(folder), f"{ENMAP_NAME}-SPECTRAL_IMAGE." + ("BSQ" if envi else "TIF"))
+    dataset = gdal.GetDriverByName(image_format).Create(image, columns, rows, bands, gdal.GDT_Int16,
+                                                        ["INTERLEAVE=BSQ" if envi else "INTERLEAVE=BAND"])
     dataset.SetGeoTransform(ENMAP_GEOTRANSFORM)
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
@@ -225,6 +227,8 @@ def write_enmap_l2a(folder, bands=8, rows=6, columns=5) -> EnmapProduct:
         dataset.GetRasterBand(index + 1).SetNoDataValue(ENMAP_NODATA)
         dataset.GetRasterBand(index + 1).WriteArray(numbers[index])
     dataset = None
+    if envi:  # GDAL writes NAME.hdr; the portal's header is NAME.HDR
+        os.rename(image[:-4] + ".hdr", image[:-4] + ".HDR")
     characterisation = "".join(
         f'<bandID number="{index + 1}"><wavelengthCenterOfGravity>{wavelengths[index]:.2f}'
         f'</wavelengthCenterOfGravity><FWHMOfBand>{6.5 + index:.2f}</FWHMOfBand><GainOfBand>{gains[index]:g}'

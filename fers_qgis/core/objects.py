@@ -87,8 +87,8 @@ def _kth_largest(reader: BlockReader, rank: int, low: float, high: float, budget
         index = _HISTOGRAM_BINS - 1 - int(np.searchsorted(from_top, rank))
         edges = np.linspace(low, high, _HISTOGRAM_BINS + 1)
         low = float(edges[index])
-        high = float(edges[index + 1]) if index == _HISTOGRAM_BINS - 1 else float(np.nextafter(edges[index + 1],
-                                                                                                -np.inf))
+        upper = float(edges[index + 1])
+        high = upper if index == _HISTOGRAM_BINS - 1 else float(np.nextafter(upper, -np.inf))
     return low
 
 

@@ -274,6 +274,8 @@ def _recognise_product(path: str, geometry: str) -> _Product:
         raise InputError(f"Product file not found: {path!r}.")
     if os.path.isdir(path):
         raise InputError(f"{path!r} is a folder: choose the product's file (for EnMAP, its METADATA.XML).")
+    if path.lower().endswith(".zip"):
+        return EnmapL2A(_zipped_enmap_metadata_xml(path))
     metadata_xml = _enmap_metadata_xml(path)
     if metadata_xml:
         return EnmapL2A(metadata_xml)
@@ -282,8 +284,8 @@ def _recognise_product(path: str, geometry: str) -> _Product:
         return EnviReflectance(data_path)
     raise InputError(
         f"{os.path.basename(path)} is not a product this importer knows: EMIT L2A (.nc), PRISMA L2D (.he5), "
-        f"EnMAP L2A (METADATA.XML or SPECTRAL_IMAGE with METADATA.XML beside it), an ENVI raster with wavelengths "
-        f"(AVIRIS-NG, AVIRIS-3), or a NetCDF/HDF5 file with one reflectance cube.")
+        f"EnMAP L2A (its ZIP as delivered, METADATA.XML, or SPECTRAL_IMAGE with METADATA.XML beside it), an ENVI "
+        f"raster with wavelengths (AVIRIS-NG, AVIRIS-3), or a NetCDF/HDF5 file with one reflectance cube.")
 
 
 def _open_container(container: str, given_path: str, geometry: str) -> _Product:
@@ -756,21 +758,54 @@ class EnviReflectance(_GdalRaster):
 
 
 def _enmap_metadata_xml(path: str) -> Optional[str]:
-    """The METADATA.XML of an EnMAP product when ``path`` is it, or its SPECTRAL_IMAGE raster."""
+    """The METADATA.XML of an EnMAP product when ``path`` is it, or its SPECTRAL_IMAGE raster (paths may be GDAL
+    /vsizip/ paths)."""
     folder, name = os.path.split(path)
     if name.upper().endswith("METADATA.XML"):
         candidate = path
     elif "SPECTRAL_IMAGE" in name.upper():
         prefix = name[:name.upper().index("SPECTRAL_IMAGE")]
-        matches = [entry for entry in os.listdir(folder or ".")
+        matches = [entry for entry in (gdal.ReadDir(folder or ".") or [])
                    if entry.upper() == (prefix + "METADATA.XML").upper()]
         if not matches:
             return None
         candidate = os.path.join(folder, matches[0])
     else:
         return None
-    with open(candidate, "rb") as stream:
-        return candidate if b"bandCharacterisation" in stream.read() else None
+    return candidate if b"bandCharacterisation" in _file_bytes(candidate) else None
+
+
+def _file_bytes(path: str) -> bytes:
+    """A whole (small) file's content, also inside a ZIP (GDAL's virtual file systems)."""
+    handle = gdal.VSIFOpenL(path, "rb")
+    if handle is None:
+        raise InputError(f"Cannot read {path}.")
+    try:
+        gdal.VSIFSeekL(handle, 0, 2)
+        size = gdal.VSIFTellL(handle)
+        gdal.VSIFSeekL(handle, 0, 0)
+        return gdal.VSIFReadL(1, size, handle) or b""
+    finally:
+        gdal.VSIFCloseL(handle)
+
+
+def _zipped_enmap_metadata_xml(path: str) -> str:
+    """The METADATA.XML inside an EnMAP delivery ZIP (at any depth, also inside one inner ZIP), read in place."""
+    archive = "/vsizip/" + os.path.abspath(path)
+    entries = gdal.ReadDirRecursive(archive)
+    if entries is None:
+        raise InputError(f"{os.path.basename(path)} is not a ZIP file GDAL can read (damaged or incomplete?).")
+    candidates = [f"{archive}/{entry}" for entry in entries if entry.upper().endswith("METADATA.XML")]
+    for inner in (entry for entry in entries if entry.upper().endswith(".ZIP")):
+        inner_archive = f"/vsizip/{{{archive}/{inner}}}"
+        candidates += [f"{inner_archive}/{entry}" for entry in gdal.ReadDirRecursive(inner_archive) or []
+                       if entry.upper().endswith("METADATA.XML")]
+    products = [candidate for candidate in candidates if _enmap_metadata_xml(candidate)]
+    if len(products) != 1:
+        found = "no EnMAP METADATA.XML" if not products else f"{len(products)} EnMAP products"
+        raise InputError(f"{os.path.basename(path)} holds {found}: import an EnMAP L2A delivery ZIP with one "
+                         f"product, or unzip it and choose the product's METADATA.XML.")
+    return products[0]
 
 
 class EnmapL2A(_GdalRaster):
@@ -781,7 +816,7 @@ class EnmapL2A(_GdalRaster):
     kind = ENMAP_L2A
 
     def __init__(self, metadata_xml: str):
-        root = ElementTree.parse(metadata_xml).getroot()  # nosec B314: a local product file the user chose
+        root = ElementTree.fromstring(_file_bytes(metadata_xml))  # nosec B314: a local product file the user chose
         super().__init__(self._spectral_image(metadata_xml))
         self.metadata_xml = metadata_xml
         bands = self._dataset.RasterCount
@@ -820,13 +855,17 @@ class EnmapL2A(_GdalRaster):
 
     @staticmethod
     def _spectral_image(metadata_xml: str) -> str:
+        """The SPECTRAL_IMAGE beside the METADATA.XML: GeoTIFF, or ENVI band/line/pixel interleaved (with its .HDR),
+        as the EnMAP portal delivers either."""
         folder, name = os.path.split(metadata_xml)
         prefix = name[:name.upper().index("METADATA.XML")]
-        for entry in sorted(os.listdir(folder or ".")):
+        for entry in sorted(gdal.ReadDir(folder or ".") or []):
             upper = entry.upper()
-            if upper.startswith((prefix + "SPECTRAL_IMAGE").upper()) and upper.endswith((".TIF", ".TIFF")):
+            if upper.startswith((prefix + "SPECTRAL_IMAGE").upper()) and \
+                    upper.endswith((".TIF", ".TIFF", ".BSQ", ".BIL", ".BIP")):
                 return os.path.join(folder, entry)
-        raise InputError(f"No {prefix}SPECTRAL_IMAGE.TIF beside {name}: the EnMAP product is incomplete.")
+        raise InputError(f"No {prefix}SPECTRAL_IMAGE (.TIF, .BSQ, .BIL or .BIP) beside {name}: the EnMAP product "
+                         f"is incomplete.")
 
     def _to_reflectance(self, numbers_bhw):
         return numbers_bhw * self._gains + self._offsets

@@ -147,6 +147,44 @@ def test_enmap_numbers_become_reflectance_with_gains_offsets_and_the_empty_band_
     assert same_crs(written.projection_wkt, 32633)
 
 
+@pytest.mark.parametrize("delivery", ["ENVI image", "ZIP", "ZIP in a ZIP"])
+def test_enmap_is_read_as_the_portal_delivers_it(tmp_path, delivery):
+    """The same product imported from its folder (GeoTIFF image), with an ENVI BSQ image, and from the delivery
+    ZIP (in place, also when the portal's ZIP holds the product's own ZIP)."""
+    import zipfile
+    reference_folder, folder = tmp_path / "reference", tmp_path / "product"
+    reference_folder.mkdir()
+    folder.mkdir()
+    reference = write_enmap_l2a(reference_folder)
+    expected = str(tmp_path / "expected.tif")
+    products.import_product(reference.metadata_xml, expected)
+    product = write_enmap_l2a(folder, image_format="ENVI" if delivery == "ENVI image" else "GTiff")
+    given = product.metadata_xml
+    if delivery != "ENVI image":
+        given = str(tmp_path / "delivery.ZIP")
+        with zipfile.ZipFile(given, "w") as archive:
+            for name in os.listdir(folder):
+                archive.write(folder / name, f"{os.path.basename(str(folder))}_L2A/{name}")
+        if delivery == "ZIP in a ZIP":
+            os.replace(given, str(tmp_path / "inner.ZIP"))
+            with zipfile.ZipFile(given, "w") as archive:
+                archive.write(tmp_path / "inner.ZIP", "order_0001/product.ZIP")
+    output = str(tmp_path / "imported.tif")
+    products.import_product(given, output)
+    np.testing.assert_array_equal(read_raster(output).cube_bhw, read_raster(expected).cube_bhw)
+    assert spectral_metadata(output) == spectral_metadata(expected)
+    assert read_raster(output).geotransform == pytest.approx(ENMAP_GEOTRANSFORM)
+
+
+def test_a_zip_without_one_enmap_product_is_refused_with_what_it_holds(tmp_path):
+    import zipfile
+    given = str(tmp_path / "photos.zip")
+    with zipfile.ZipFile(given, "w") as archive:
+        archive.writestr("readme.txt", "no product here")
+    with pytest.raises(InputError, match="holds no EnMAP METADATA.XML"):
+        products.describe_product(given)
+
+
 @pytest.mark.parametrize("micrometres", [False, True])
 @pytest.mark.parametrize("declare_fill", [True, False])
 def test_aviris_envi_wavelengths_in_nm_bbl_and_fill(tmp_path, micrometres, declare_fill):

@@ -17,8 +17,8 @@ PRODUCT_REFERENCES = (
     "EnMAP HSI Level 2A product specification, METADATA.XML band characterisation (DLR).<br>"
     "PRISMA Products Specification Document, L2D HDF-EOS5 (ASI).<br>"
     "AVIRIS-NG / AVIRIS-3 L2 reflectance ENVI deliveries (NASA JPL).</p>")
-PRODUCT_FILES = ("Hyperspectral products (*.nc *.NC *.he5 *.HE5 *.h5 *.hdf5 *.xml *.XML *.hdr *.HDR *.tif *.TIF "
-                 "*.img *.bsq *.bil *.bip *.dat);;All files (*)")
+PRODUCT_FILES = ("Hyperspectral products (*.nc *.NC *.he5 *.HE5 *.h5 *.hdf5 *.xml *.XML *.zip *.ZIP *.hdr *.HDR "
+                 "*.tif *.TIF *.img *.bsq *.BSQ *.bil *.BIL *.bip *.BIP *.dat);;All files (*)")
 
 
 class ImportHyperspectralProduct(FersAlgorithm):
@@ -53,8 +53,9 @@ class ImportHyperspectralProduct(FersAlgorithm):
             "<b>Product</b>: one of\n"
             "- <i>EMIT L2A reflectance</i> (.nc): orthorectified onto the product's map grid with its geometry "
             "lookup table (GLT); bands flagged in good_wavelengths become bad bands.\n"
-            "- <i>EnMAP L2A</i>: the METADATA.XML (or the SPECTRAL_IMAGE beside it); numbers become reflectance "
-            "with each band's gain and offset; bands whose statistics show no data are flagged bad.\n"
+            "- <i>EnMAP L2A</i>: the delivery ZIP as downloaded (read in place), the METADATA.XML, or the "
+            "SPECTRAL_IMAGE beside it (GeoTIFF or ENVI BSQ/BIL/BIP); numbers become reflectance with each band's "
+            "gain and offset; bands whose statistics show no data are flagged bad.\n"
             "- <i>PRISMA L2D</i> (.he5): VNIR and SWIR cubes scaled with L2Scale*, merged in ascending "
             "wavelength order and georeferenced from Epsg_Code and the corner coordinates; unused bands "
             "(wavelength 0) are left out and SWIR bands overlapping the VNIR range are flagged bad.\n"
@@ -76,7 +77,7 @@ class ImportHyperspectralProduct(FersAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterFile(
-            self.INPUT, self.tr("Product file (EMIT .nc, PRISMA .he5, EnMAP METADATA.XML, AVIRIS ENVI)"),
+            self.INPUT, self.tr("Product file (EMIT .nc, PRISMA .he5, EnMAP ZIP or METADATA.XML, AVIRIS ENVI)"),
             behavior=FILE_PARAMETER_FILE, fileFilter=PRODUCT_FILES))
         self.addParameter(QgsProcessingParameterEnum(
             self.GEOMETRY, self.tr("Geometry (EMIT)"), options=[self.tr(label) for label, _ in self.GEOMETRY_CHOICES],
