@@ -15,7 +15,7 @@ import uuid
 from typing import Optional
 
 from osgeo import gdal
-from qgis.core import QgsMapLayer, QgsProcessingException, QgsProcessingUtils
+from qgis.core import QgsMapLayer, QgsProcessingException, QgsProcessingMultiStepFeedback, QgsProcessingUtils
 
 from ..core import products
 from ..core.errors import Cancelled, FersError
@@ -69,7 +69,8 @@ def checks_product_input(check_parameter_values):
 
 def imports_product_input(process_algorithm):
     """Decorator for processAlgorithm: a product at INPUT is imported to a temporary GeoTIFF named after it, the
-    run reads that file, and the file is deleted when the run ends, however it ends."""
+    run reads that file, and the file is deleted when the run ends, however it ends. The progress bar runs once
+    over both steps (the import fills its first half)."""
     @functools.wraps(process_algorithm)
     def wrapper(self, parameters, context, feedback):
         value = _product_source(parameters, context)
@@ -78,7 +79,8 @@ def imports_product_input(process_algorithm):
         folder = tempfile.mkdtemp(prefix="fers_import_", dir=QgsProcessingUtils.tempFolder())
         stem = os.path.splitext(os.path.basename(products.container_file(value)))[0]
         imported = os.path.join(folder, f"{stem}.tif")
-        progress = FeedbackProgress(feedback)
+        steps = QgsProcessingMultiStepFeedback(2, feedback)
+        progress = FeedbackProgress(steps)
         try:
             try:
                 progress.info(f"Importing {value} to a temporary GeoTIFF first (step 1 of 2).")
@@ -89,8 +91,8 @@ def imports_product_input(process_algorithm):
                 raise QgsProcessingException(_refusal(value, error)) from error
             progress.info(f"Imported the {summary.product_name}: {summary.width} x {summary.height} pixels, "
                           f"{summary.band_count} bands, in {summary.seconds:.1f} s. Step 2 of 2:")
-            progress.set_fraction(0.0)
-            return process_algorithm(self, dict(parameters, **{INPUT: imported}), context, feedback)
+            steps.setCurrentStep(1)
+            return process_algorithm(self, dict(parameters, **{INPUT: imported}), context, steps)
         finally:
             _release(context, imported)
             shutil.rmtree(folder, ignore_errors=True)

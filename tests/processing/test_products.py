@@ -77,6 +77,16 @@ def test_rx_on_an_emit_file_imports_it_on_the_fly(emit, output_dir, given):
     assert leftover_imports() == []
 
 
+def test_the_progress_bar_runs_once_over_the_import_and_the_detection(emit, output_dir):
+    """Before: the bar went to 100% for the import, then started again from 0 for the detection."""
+    feedback = QgsProcessingFeedback()
+    seen = []
+    feedback.progressChanged.connect(seen.append)
+    processing.run(RX, {"INPUT": emit.path, "OUTPUT": str(output_dir / "rx.tif")}, feedback=feedback)
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(100)
+    assert max(value for value in seen if value <= 50) == pytest.approx(50)  # the import's share
+
+
 def test_rx_on_a_layer_loaded_from_an_emit_subdataset_imports_the_product(emit, output_dir):
     """A layer added from the NetCDF (as the right-click menu passes it) has the downtrack lines as bands."""
     layer = QgsRasterLayer(f'NETCDF:"{emit.path}":reflectance', "emit reflectance", "gdal")
