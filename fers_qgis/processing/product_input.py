@@ -80,6 +80,8 @@ def imports_product_input(process_algorithm):
         stem = os.path.splitext(os.path.basename(products.container_file(value)))[0]
         imported = os.path.join(folder, f"{stem}.tif")
         steps = QgsProcessingMultiStepFeedback(2, feedback)
+        if feedback is not None and feedback.isCanceled():
+            steps.cancel()  # it follows the parent's cancel signal, not a cancel that came before it
         progress = FeedbackProgress(steps)
         try:
             try:
