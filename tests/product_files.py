@@ -134,6 +134,51 @@ class PrismaProduct:
     pixel_size: float
 
 
+EMIT_MASK_BANDS = ("Cloud flag", "Cirrus flag", "Water flag", "Spacecraft Flag", "Dilated Cloud Flag", "AOD550",
+                   "H2O (g cm-2)", "Aggregate Flag")
+
+
+def write_emit_l2a_mask(folder, granule: EmitGranule, named=True,
+                        name="EMIT_L2A_MASK_001_20230101T000000_2300100_001.nc") -> Tuple[str, np.ndarray]:
+    """The EMIT L2A mask file of ``granule``, as in the EMIT L2A product user guide: mask(downtrack, crosstrack,
+    bands = 8) float32, fill -9999, its band names in sensor_band_parameters/mask_bands (left out when not
+    ``named``), and the granule's location group (lat, lon, glt_x, glt_y) and global attributes. Returns (path,
+    usable swath pixels: no flag in the aggregate band, and data)."""
+    import netCDF4
+
+    rng = np.random.default_rng(5)
+    downtrack, crosstrack = granule.swath_dcb.shape[:2]
+    mask = np.zeros((downtrack, crosstrack, len(EMIT_MASK_BANDS)), dtype=np.float32)
+    mask[..., :5] = rng.random((downtrack, crosstrack, 5)) < 0.1
+    mask[..., 7] = mask[..., [0, 1, 3, 4]].max(axis=2)  # aggregate: cloud, cirrus, spacecraft, dilated cloud
+    mask[..., 5] = rng.uniform(0.05, 0.3, (downtrack, crosstrack))
+    mask[..., 6] = rng.uniform(0.5, 3.0, (downtrack, crosstrack))
+    mask[0, 0, :] = EMIT_FILL
+    usable = (mask[..., 7] == 0) & (mask[..., 0] != EMIT_FILL)
+    path = os.path.join(str(folder), name)
+    source = netCDF4.Dataset(granule.path)
+    dataset = netCDF4.Dataset(path, "w", format="NETCDF4")
+    dataset.setncatts({key: source.getncattr(key) for key in source.ncattrs()})
+    for dimension, size in (("downtrack", downtrack), ("crosstrack", crosstrack), ("bands", len(EMIT_MASK_BANDS)),
+                            ("ortho_y", granule.glt_x.shape[0]), ("ortho_x", granule.glt_x.shape[1])):
+        dataset.createDimension(dimension, size)
+    variable = dataset.createVariable("mask", "f4", ("downtrack", "crosstrack", "bands"), fill_value=EMIT_FILL)
+    variable[:] = mask
+    if named:
+        parameters = dataset.createGroup("sensor_band_parameters")
+        names = parameters.createVariable("mask_bands", str, ("bands",))
+        for index, band_name in enumerate(EMIT_MASK_BANDS):
+            names[index] = band_name
+    location = dataset.createGroup("location")
+    for variable_name, values in source["location"].variables.items():
+        created = location.createVariable(variable_name, values.dtype, values.dimensions,
+                                          fill_value=values.getncattr("_FillValue"))
+        created[:] = values[:]
+    source.close()
+    dataset.close()
+    return path, usable
+
+
 def write_prisma_l2d(folder, rows=9, columns=7, name="PRS_L2D_STD_20230407100729_20230407100733_0001.he5"
                      ) -> PrismaProduct:
     """PRISMA L2D as in the PRISMA Products Specification: HDF-EOS5 swath PRS_L2D_HCO with Data Fields VNIR_Cube

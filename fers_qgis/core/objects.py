@@ -13,10 +13,10 @@ from osgeo import gdal, ogr
 
 from .errors import InputError
 from .progress import Progress, Stage
-from .raster import BlockReader, RasterInfo, RasterWriter, block_windows, describe_raster, iter_blocks, open_dataset
+from .raster import (MASK_NODATA, BlockReader, RasterInfo, RasterWriter, block_windows, describe_raster,
+                     iter_blocks, open_dataset)
 
 THRESHOLD_RULES = ("top-percent", "score")
-MASK_NODATA = 255
 # Values gathered at once when refining a quantile; a histogram narrows the search first.
 _QUANTILE_SAMPLE_LIMIT = 1_000_000
 _HISTOGRAM_BINS = 65536

@@ -24,10 +24,11 @@ from osgeo import gdal, osr
 
 from .errors import InputError
 from .progress import Progress
-from .raster import (OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path, nanometres_per_unit,
+from .raster import (MASK_NODATA, OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path, nanometres_per_unit,
                      gdal_errors_as_exceptions)
 
 EMIT_L2A = "emit-l2a"
+EMIT_L2A_MASK = "emit-l2a-mask"
 ENMAP_L2A = "enmap-l2a"
 PRISMA_L2D = "prisma-l2d"
 ENVI_REFLECTANCE = "envi"
@@ -35,6 +36,7 @@ NETCDF_CUBE = "netcdf-cube"
 
 PRODUCT_NAMES = {
     EMIT_L2A: "EMIT L2A reflectance (NetCDF with geometry lookup table)",
+    EMIT_L2A_MASK: "EMIT L2A mask (NetCDF with geometry lookup table), as a valid-pixel mask",
     ENMAP_L2A: "EnMAP L2A (GeoTIFF with METADATA.XML)",
     PRISMA_L2D: "PRISMA L2D (HDF-EOS5)",
     ENVI_REFLECTANCE: "AVIRIS-NG / AVIRIS-3 ENVI reflectance",
@@ -126,6 +128,16 @@ def describe_product(path: str, geometry: str = MAP_GRID) -> "ProductHeader":
     return product.header
 
 
+def describe_scene_product(path: str) -> "ProductHeader":
+    """describe_product for a product given to a detector as its scene: a mask file is refused, saying where it
+    goes instead."""
+    header = describe_product(path)
+    if header.kind == EMIT_L2A_MASK:
+        raise InputError(f"{os.path.basename(path)} is EMIT's mask file, not a scene: import it (Import "
+                         f"hyperspectral product) and give the result as the valid-pixel mask of its reflectance.")
+    return header
+
+
 def import_product(input_path: str, output_path: str, progress: Optional[Progress] = None,
                    geometry: str = MAP_GRID) -> ImportSummary:
     """Write ``input_path`` (any product of PRODUCT_NAMES) as a tiled GeoTIFF at ``output_path``.
@@ -138,25 +150,53 @@ def import_product(input_path: str, output_path: str, progress: Optional[Progres
     product = _open_product(input_path, geometry)
     try:
         check_output_path(output_path, [input_path, product.source_path])
-        valid_pixels = _write_product(product, output_path, progress)
+        write = _write_valid_pixel_mask if isinstance(product, EmitL2AMask) else _write_product
+        valid_pixels = write(product, output_path, progress)
     finally:
         product.close()
     header = product.header
     bad_bands = tuple(index for index, good in enumerate(header.good_bands, 1) if not good)
     return ImportSummary(kind=product.kind, output_path=output_path, width=header.width, height=header.height,
-                         band_count=len(header.wavelengths_nm), bad_bands=bad_bands, valid_pixels=valid_pixels,
+                         band_count=len(header.wavelengths_nm) or 1, bad_bands=bad_bands, valid_pixels=valid_pixels,
                          seconds=time.monotonic() - started, notes=tuple(header.notes))
+
+
+def _output_grid(product: "_Product") -> RasterInfo:
+    """The output raster's grid and georeferencing, as the writer takes them."""
+    header = product.header
+    bands = max(1, len(header.wavelengths_nm))
+    return RasterInfo(path=product.source_path, width=header.width, height=header.height, band_count=bands,
+                      numpy_dtypes=(np.dtype(np.float32),) * bands, nodata=(OUTPUT_NODATA,) * bands,
+                      geotransform=header.geotransform, projection_wkt=header.projection_wkt, band_names=(),
+                      wavelengths_nm=tuple(header.wavelengths_nm) or (None,), block_height=1,
+                      block_width=header.width, gcps=header.gcps, gcp_projection_wkt=header.gcp_projection_wkt)
+
+
+def _write_valid_pixel_mask(product: "EmitL2AMask", output_path: str, progress: Progress) -> int:
+    """Byte GeoTIFF, 1 = usable, 0 = flagged or no data; returns the number of usable pixels."""
+    header = product.header
+    for note in header.notes:
+        progress.info(note)
+    rows_per_block = max(1, min(header.height, BLOCK_BYTES // max(1, header.width * product.swath.bands * 4)))
+    usable_pixels = 0
+    with gdal_errors_as_exceptions(), RasterWriter(output_path, _output_grid(product),
+                                                   ["Valid-pixel mask (1 = usable)"], nodata=MASK_NODATA,
+                                                   data_type=gdal.GDT_Byte) as writer:
+        for first_row in range(0, header.height, rows_per_block):
+            progress.check_cancelled()
+            row_count = min(rows_per_block, header.height - first_row)
+            usable_hw = product.read_usable(first_row, row_count)
+            writer.write(first_row, usable_hw[None].astype(np.uint8), np.ones_like(usable_hw))
+            usable_pixels += int(usable_hw.sum())
+            progress.set_fraction((first_row + row_count) / header.height)
+    progress.info(f"{usable_pixels} usable pixels of {header.width * header.height}.")
+    return usable_pixels
 
 
 def _write_product(product: "_Product", output_path: str, progress: Progress) -> int:
     """Write the product block by block through the atomic GeoTIFF writer; returns the number of valid pixels."""
     header = product.header
-    grid = RasterInfo(path=product.source_path, width=header.width, height=header.height,
-                      band_count=len(header.wavelengths_nm), numpy_dtypes=(np.dtype(np.float32),) * len(
-                          header.wavelengths_nm), nodata=(OUTPUT_NODATA,) * len(header.wavelengths_nm),
-                      geotransform=header.geotransform, projection_wkt=header.projection_wkt,
-                      band_names=(), wavelengths_nm=tuple(header.wavelengths_nm), block_height=1,
-                      block_width=header.width, gcps=header.gcps, gcp_projection_wkt=header.gcp_projection_wkt)
+    grid = _output_grid(product)
     band_names = [f"Band {index} ({wavelength:g} nm)"
                   for index, wavelength in enumerate(header.wavelengths_nm, 1)]
     for note in header.notes:
@@ -258,7 +298,7 @@ def _open_product(path: str, geometry: str = MAP_GRID) -> _Product:
     if geometry not in GEOMETRIES:
         raise InputError(f"Unknown geometry {geometry!r}; choose one of {', '.join(GEOMETRIES)}.")
     product = _recognise_product(path, geometry)
-    if geometry == SENSOR_GEOMETRY and product.kind != EMIT_L2A:
+    if geometry == SENSOR_GEOMETRY and not isinstance(product, _EmitSwath):
         product.header.notes.append(f"The {PRODUCT_NAMES[product.kind]} has no geometry lookup table to undo: "
                                     f"written as delivered.")
     return product
@@ -303,9 +343,12 @@ def _recognise_container(container: str, given_path: str, geometry: str) -> _Pro
     if _find_array(root, _PRISMA_CUBES.format("VNIR")) is not None:
         return PrismaL2D(container, dataset)
     location = root.OpenGroup("location") if "location" in (root.GetGroupNames() or []) else None
-    if location is not None and "glt_x" in (location.GetMDArrayNames() or []) and \
-            "reflectance" in (root.GetMDArrayNames() or []):
-        return EmitL2A(container, dataset, geometry)
+    if location is not None and "glt_x" in (location.GetMDArrayNames() or []):
+        arrays = root.GetMDArrayNames() or []
+        if "reflectance" in arrays:
+            return EmitL2A(container, dataset, geometry)
+        if "mask" in arrays:
+            return EmitL2AMask(container, dataset, geometry)
     match = _SUBDATASET.match(given_path)
     return NetcdfCube(container, dataset, match.group("variable") if match else None)
 
@@ -444,24 +487,26 @@ class NetcdfCube(_Product):
         self._dataset = None
 
 
-class EmitL2A(_Product):
-    """EMIT L2A reflectance: reflectance(downtrack, crosstrack, bands), fill -9999; wavelengths, fwhm and
-    good_wavelengths in group sensor_band_parameters; lat / lon (downtrack, crosstrack) and 1-based glt_x / glt_y
-    (0: no pixel) in group location, on the map grid of the global attributes geotransform and spatial_ref.
+class _EmitSwath(_Product):
+    """An EMIT L2A NetCDF variable VARIABLE(downtrack, crosstrack, bands), fill -9999, with lat / lon
+    (downtrack, crosstrack) and 1-based glt_x / glt_y (0: no pixel) in group location, on the map grid of the
+    global attributes geotransform and spatial_ref.
 
-    Output: that map grid (MAP_GRID: each map pixel takes the swath pixel the GLT names, so about half of a
+    Output grid: that map grid (MAP_GRID: each map pixel takes the swath pixel the GLT names, so about half of a
     rotated grid is fill and some swath pixels appear twice or not at all), or the swath as recorded
     (SENSOR_GEOMETRY: every pixel once, no fill, georeferenced by ground control points from lat / lon, which QGIS
-    and every FERS output keep)."""
+    and every FERS output keep). The reflectance and the mask file of one granule share their GLT and lat / lon,
+    so their imports line up pixel for pixel in either geometry."""
 
-    kind = EMIT_L2A
+    kind = ""
+    variable = ""
 
     def __init__(self, path: str, dataset, geometry: str = MAP_GRID):
         super().__init__(path)
         self._dataset = dataset
         self.geometry = geometry
         root = dataset.GetRootGroup()
-        self.swath = _MultidimCube(root.OpenMDArray("reflectance"), band_axis=2)
+        self.swath = _MultidimCube(root.OpenMDArray(self.variable), band_axis=2)
         if self.swath.fill is None:
             self.swath.fill = PRODUCT_FILL
         location = root.OpenGroup("location")
@@ -469,47 +514,41 @@ class EmitL2A(_Product):
         self._glt_y = location.OpenMDArray("glt_y")
         height, width = (dimension.GetSize() for dimension in self._glt_x.GetDimensions())
         attributes = _attributes(root)
-        if geometry == MAP_GRID and "geotransform" not in attributes:
-            raise InputError(f"{os.path.basename(path)} has a GLT but no 'geotransform' attribute: the map grid is "
-                             f"unknown; import it in sensor geometry instead.")
-        bands = self.swath.bands
         parameters = root.OpenGroup("sensor_band_parameters") \
             if "sensor_band_parameters" in (root.GetGroupNames() or []) else None
-        names = (parameters.GetMDArrayNames() or []) if parameters is not None else []
-
-        def band_values(name):
-            return _as_floats(parameters.OpenMDArray(name).ReadAsArray()) if name in names else None
-
-        wavelengths = band_values("wavelengths")
-        if wavelengths is None or len(wavelengths) != bands:
-            raise InputError(f"{os.path.basename(path)} has no sensor_band_parameters/wavelengths for its {bands} "
-                             f"bands.")
-        fwhm = band_values("fwhm") or [None] * bands
-        good = [value == 1 for value in (band_values("good_wavelengths") or [1] * bands)]
+        self._parameters = parameters
+        self._parameter_names = (parameters.GetMDArrayNames() or []) if parameters is not None else []
         if geometry == SENSOR_GEOMETRY:
             gcps = _swath_gcps(location, path)
-            notes = [f"EMIT: the swath in sensor geometry, {self.swath.columns} x {self.swath.rows} pixels as "
-                     f"recorded (no fill, no repeated pixels), georeferenced by {len(gcps)} ground control points "
-                     f"from location/lat and lon."]
-            self.header = ProductHeader(kind=self.kind, width=self.swath.columns, height=self.swath.rows,
-                                        wavelengths_nm=wavelengths, fwhm_nm=list(fwhm), good_bands=good,
-                                        gcps=gcps, gcp_projection_wkt=_wgs84_wkt(), notes=notes)
+            self.grid = {"width": self.swath.columns, "height": self.swath.rows, "gcps": gcps,
+                         "gcp_projection_wkt": _wgs84_wkt()}
+            self.geometry_note = (f"EMIT: the swath in sensor geometry, {self.swath.columns} x {self.swath.rows} "
+                                  f"pixels as recorded (no fill, no repeated pixels), georeferenced by {len(gcps)} "
+                                  f"ground control points from location/lat and lon.")
         else:
-            notes = [f"EMIT: orthorectified {self.swath.rows} x {self.swath.columns} swath pixels onto the "
-                     f"product's {width} x {height} map grid with its geometry lookup table."]
-            self.header = ProductHeader(kind=self.kind, width=width, height=height, wavelengths_nm=wavelengths,
-                                        fwhm_nm=list(fwhm), good_bands=good,
-                                        geotransform=tuple(_as_floats(attributes["geotransform"])),
-                                        projection_wkt=str(attributes.get("spatial_ref", "")), notes=notes)
-        if not all(good):
-            self.header.notes.append(f"EMIT good_wavelengths marks {good.count(False)} bands as bad (bbl = 0): "
-                                     f"{_band_ranges(good, wavelengths)}.")
+            if "geotransform" not in attributes:
+                raise InputError(f"{os.path.basename(path)} has a GLT but no 'geotransform' attribute: the map "
+                                 f"grid is unknown; import it in sensor geometry instead.")
+            self.grid = {"width": width, "height": height,
+                         "geotransform": tuple(_as_floats(attributes["geotransform"])),
+                         "projection_wkt": str(attributes.get("spatial_ref", ""))}
+            self.geometry_note = (f"EMIT: orthorectified {self.swath.rows} x {self.swath.columns} swath pixels onto "
+                                  f"the product's {width} x {height} map grid with its geometry lookup table.")
+
+    def band_parameter(self, name: str) -> Optional[list]:
+        """A 1-D variable of group sensor_band_parameters, or None."""
+        if name not in self._parameter_names:
+            return None
+        array = self._parameters.OpenMDArray(name)
+        if array.GetDataType().GetClass() == gdal.GEDTC_STRING:
+            return list(array.Read())  # strings: GDAL's numpy reader takes numbers only
+        return list(np.atleast_1d(array.ReadAsArray()))
 
     def read_rows(self, first_row, row_count):
         if self.geometry == SENSOR_GEOMETRY:
             cube_bhw = self.swath.read(first_row, row_count)
             return cube_bhw, _valid_pixels(cube_bhw, self.swath.fill)
-        width, bands = self.header.width, self.swath.bands
+        width, bands = self.grid["width"], self.swath.bands
         glt_x = np.asarray(self._glt_x.ReadAsArray(array_start_idx=[first_row, 0], count=[row_count, width]),
                            dtype=np.int64)
         glt_y = np.asarray(self._glt_y.ReadAsArray(array_start_idx=[first_row, 0], count=[row_count, width]),
@@ -536,6 +575,69 @@ class EmitL2A(_Product):
 
     def close(self):
         self._dataset = None
+
+
+class EmitL2A(_EmitSwath):
+    """EMIT L2A reflectance: reflectance(downtrack, crosstrack, bands); wavelengths, fwhm and good_wavelengths in
+    group sensor_band_parameters."""
+
+    kind = EMIT_L2A
+    variable = "reflectance"
+
+    def __init__(self, path: str, dataset, geometry: str = MAP_GRID):
+        super().__init__(path, dataset, geometry)
+        bands = self.swath.bands
+        wavelengths = self.band_parameter("wavelengths")
+        if wavelengths is None or len(wavelengths) != bands:
+            raise InputError(f"{os.path.basename(path)} has no sensor_band_parameters/wavelengths for its {bands} "
+                             f"bands.")
+        wavelengths = [float(value) for value in wavelengths]
+        fwhm = [float(value) for value in self.band_parameter("fwhm") or []] or [None] * bands
+        good = [value == 1 for value in (self.band_parameter("good_wavelengths") or [1] * bands)]
+        notes = [self.geometry_note]
+        if not all(good):
+            notes.append(f"EMIT good_wavelengths marks {good.count(False)} bands as bad (bbl = 0): "
+                         f"{_band_ranges(good, wavelengths)}.")
+        self.header = ProductHeader(kind=self.kind, wavelengths_nm=wavelengths, fwhm_nm=fwhm, good_bands=good,
+                                    notes=notes, **self.grid)
+
+
+class EmitL2AMask(_EmitSwath):
+    """EMIT L2A mask: mask(downtrack, crosstrack, bands) with six 0/1 flag bands (cloud, cirrus, water,
+    spacecraft, dilated cloud, aggregate) and two data bands (AOD, water vapour), named in
+    sensor_band_parameters/mask_bands. Imported as the valid-pixel mask the detection algorithms take: 1 where
+    the aggregate flag (the union EMIT recommends excluding; water is not in it) leaves the pixel, 0 where it
+    flags it or there is no data."""
+
+    kind = EMIT_L2A_MASK
+    variable = "mask"
+    # The aggregate flag's 0-based band in the user guide's band order, for a file that names no band.
+    AGGREGATE_BAND = 7
+
+    def __init__(self, path: str, dataset, geometry: str = MAP_GRID):
+        super().__init__(path, dataset, geometry)
+        names = [str(name) for name in self.band_parameter("mask_bands") or []]
+        aggregate = [index for index, name in enumerate(names) if "aggregate" in name.lower()]
+        flags = [index for index, name in enumerate(names) if "flag" in name.lower()]
+        if aggregate:
+            self.flag_bands, used = tuple(aggregate), f"its aggregate flag ({names[aggregate[0]]})"
+        elif flags:
+            self.flag_bands, used = tuple(flags), "its flag bands (" + ", ".join(names[i] for i in flags) + ")"
+        elif self.swath.bands == self.AGGREGATE_BAND + 1:
+            self.flag_bands, used = (self.AGGREGATE_BAND,), f"band {self.AGGREGATE_BAND + 1} (EMIT's aggregate flag)"
+        else:
+            raise InputError(f"{os.path.basename(path)}: its {self.swath.bands} mask bands are not named "
+                             f"(sensor_band_parameters/mask_bands): which one flags unusable pixels is unknown.")
+        notes = [self.geometry_note, f"EMIT mask: a pixel is usable (1) unless {used} flags it or it holds no "
+                                     f"data (0); give the result as the detection algorithms' valid-pixel mask."]
+        self.header = ProductHeader(kind=self.kind, wavelengths_nm=[], fwhm_nm=[], good_bands=[], notes=notes,
+                                    **self.grid)
+
+    def read_usable(self, first_row: int, row_count: int) -> np.ndarray:
+        """usable_hw (bool) for output rows [first_row, first_row + row_count)."""
+        cube_bhw, valid_hw = self.read_rows(first_row, row_count)
+        flagged_hw = (cube_bhw[list(self.flag_bands)] == 1).any(axis=0)
+        return valid_hw & ~flagged_hw
 
 
 def _swath_gcps(location, path: str) -> Tuple[gdal.GCP, ...]:

@@ -17,6 +17,7 @@ from .errors import InputError
 from .spectral import check_band_numbers, parse_band_selection
 
 OUTPUT_NODATA = -9999.0
+MASK_NODATA = 255  # of Byte mask outputs (anomaly mask, imported valid-pixel mask)
 _GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 
 

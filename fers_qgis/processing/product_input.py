@@ -48,7 +48,7 @@ def checks_product_input(check_parameter_values):
         if value is None:
             return check_parameter_values(self, parameters, context)
         try:
-            header = products.describe_product(value)
+            header = products.describe_scene_product(value)
         except FersError as error:
             return False, _refusal(value, error)
         # A file on disk: QGIS loads layers only from paths that exist (not from GDAL's /vsimem/).

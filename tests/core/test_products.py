@@ -12,7 +12,8 @@ from fers_qgis.core.progress import Progress
 from fers_qgis.core.raster import describe_raster
 from tests.helpers import read_raster, same_crs, write_raster
 from tests.product_files import (AVIRIS_GEOTRANSFORM, EMIT_GEOTRANSFORM, ENMAP_GEOTRANSFORM, write_aviris_envi,
-                                 write_emit_l2a, write_enmap_l2a, write_netcdf_cube, write_prisma_l2d)
+                                 write_emit_l2a, write_emit_l2a_mask, write_enmap_l2a, write_netcdf_cube,
+                                 write_prisma_l2d)
 
 pytest.importorskip("netCDF4", reason="building the NetCDF test products needs netCDF4 (Debian python3-netcdf4)")
 pytest.importorskip("h5py", reason="building the HDF5 test products needs h5py (Debian python3-h5py)")
@@ -86,6 +87,36 @@ def test_emit_in_sensor_geometry_keeps_every_swath_pixel_once_placed_by_its_lat_
     detect_rx(output, scores)
     assert gdal.Open(scores).GetGCPCount() == dataset.GetGCPCount()
     assert read_raster(scores).cube_bhw.shape[1:] == (downtrack, crosstrack)
+
+
+@pytest.mark.parametrize("geometry", [products.MAP_GRID, products.SENSOR_GEOMETRY])
+@pytest.mark.parametrize("named", [True, False])
+def test_the_emit_mask_file_becomes_a_valid_pixel_mask_on_the_reflectance_grid(tmp_path, geometry, named):
+    """Flagged (aggregate flag) and fill pixels 0, the rest 1, on the grid the reflectance import writes; RX given
+    it as mask scores only the usable pixels."""
+    from fers_qgis.core.detection import detect_rx
+    granule = write_emit_l2a(tmp_path)
+    mask_file, usable_dc = write_emit_l2a_mask(tmp_path, granule, named=named)
+    assert products.product_kind(mask_file) == products.EMIT_L2A_MASK
+    reflectance, mask = str(tmp_path / "rfl.tif"), str(tmp_path / "mask.tif")
+    products.import_product(granule.path, reflectance, geometry=geometry)
+    summary = products.import_product(mask_file, mask, geometry=geometry)
+
+    written = read_raster(mask)
+    if geometry == products.SENSOR_GEOMETRY:
+        expected = usable_dc
+    else:
+        mapped = granule.glt_x > 0
+        expected = np.zeros(granule.glt_x.shape, dtype=bool)
+        expected[mapped] = usable_dc[granule.glt_y[mapped] - 1, granule.glt_x[mapped] - 1]
+    np.testing.assert_array_equal(written.cube_bhw[0], expected.astype(np.uint8))
+    assert written.data_types == ("Byte",) and summary.valid_pixels == expected.sum()
+    assert (written.geotransform, written.projection_wkt) == (read_raster(reflectance).geotransform,
+                                                              read_raster(reflectance).projection_wkt)
+    scores = str(tmp_path / "scores.tif")
+    detect_rx(reflectance, scores, mask_path=mask)
+    reflectance_valid = read_raster(reflectance).cube_bhw[0] != -9999.0
+    assert ((read_raster(scores).cube_bhw[0] != -9999.0) == (expected & reflectance_valid)).all()
 
 
 def test_sensor_geometry_leaves_products_without_a_glt_as_delivered(tmp_path):

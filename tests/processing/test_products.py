@@ -10,7 +10,8 @@ from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils, QgsRasterLayer
 
 from tests.helpers import read_raster, same_crs
-from tests.product_files import EMIT_GEOTRANSFORM, write_emit_l2a, write_netcdf_cube, write_prisma_l2d
+from tests.product_files import (EMIT_GEOTRANSFORM, write_emit_l2a, write_emit_l2a_mask, write_netcdf_cube,
+                                 write_prisma_l2d)
 
 pytest.importorskip("netCDF4", reason="building the NetCDF test products needs netCDF4 (Debian python3-netcdf4)")
 pytest.importorskip("h5py", reason="building the HDF5 test products needs h5py (Debian python3-h5py)")
@@ -52,6 +53,15 @@ def test_import_algorithm_writes_an_emit_swath_in_sensor_geometry_that_qgis_plac
     extent = layer.extent()
     assert west - 0.001 < extent.xMinimum() < extent.xMaximum() < west + 0.02
     assert north - 0.02 < extent.yMinimum() < extent.yMaximum() < north + 0.001
+
+
+def test_the_emit_mask_file_is_imported_as_a_mask_and_refused_as_a_scene(emit, tmp_path, output_dir):
+    mask_file, usable = write_emit_l2a_mask(tmp_path, emit)
+    mask = processing.run(IMPORT, {"INPUT": mask_file, "GEOMETRY": 1, "OUTPUT": str(output_dir / "mask.tif")})
+    np.testing.assert_array_equal(read_raster(mask["OUTPUT"]).cube_bhw[0], usable.astype(np.uint8))
+    with pytest.raises(QgsProcessingException, match="EMIT's mask file, not a scene"):
+        processing.run(RX, {"INPUT": mask_file, "OUTPUT": str(output_dir / "rx.tif")})
+    assert os.listdir(output_dir) == ["mask.tif"]
 
 
 def test_import_algorithm_refuses_a_non_product_and_writes_nothing(tmp_path, output_dir):
