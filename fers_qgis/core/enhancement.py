@@ -1,10 +1,12 @@
 """The FERS jobs: background-feature enhancement with the two ONNX branches, then RX, in bounded memory.
 
 Passes over the raster:
-1. scene statistics of the model bands over valid pixels (min/max for the normalisation, mean for filling holes);
+1. scene statistics of the model bands over valid pixels (min/max for the normalisation, mean for filling holes,
+   and the window around the valid pixels: the networks see only that window, so fill around the data changes
+   nothing they see);
 2. for each output block: the normalised model bands ``x``, ``spe_f`` (spectral branch, on the block plus its
-   halo of real neighbours) and ``spa_f`` (spatial branch, on the fixed tiles of a global overlapping grid that
-   touch the block, blended with a smooth window; each tile reads its own input and is cached for the
+   halo of real neighbours) and ``spa_f`` (spatial branch, on the fixed tiles of an overlapping grid laid on that
+   window that touch the block, blended with a smooth window; each tile reads its own input and is cached for the
    neighbouring blocks); the cubes a detector needs are written to uncompressed temporary GeoTIFFs while their
    RX background statistics accumulate;
 3. RX scoring of the temporary cubes (global or local), then combination (product rule) and 0-1 scaling.
