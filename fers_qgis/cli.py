@@ -10,6 +10,7 @@ an input failed (one line each); the others still finish.
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -41,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rx: global RX; rx-local: RX against a window around each pixel; fers: RX on the "
                              "FERS-enhanced cube (default); fers-local: local RX on it; fers-spectral / "
                              "fers-spatial: one branch only (for comparison)")
-    detect.add_argument("--bands", type=int, nargs="+", metavar="N", help="RX: band numbers to use (default all)")
+    detect.add_argument("--bands", nargs="+", metavar="SELECTION",
+                        help="RX: the bands to use, as in the plugin's Bands field: numbers and ranges (3 7 9, "
+                             "1-50, 1-10,20-30) or wavelength ranges ('400-1000 nm', '0.4-1.0 um'); default all")
     detect.add_argument("--inner-window", type=int, default=3, help="local detectors: inner (guard) window, pixels")
     detect.add_argument("--outer-window", type=int, default=15, help="local detectors: outer window, pixels")
     detect.add_argument("--model", metavar="PATH.spectral.onnx",
@@ -83,12 +86,20 @@ def add_common_arguments(command: argparse.ArgumentParser, inputs_help: str) -> 
     command.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def band_selection(words: Optional[Sequence[str]]) -> Optional[str]:
+    """The --bands words as one selection text for ``spectral.parse_band_selection`` (read per raster, which
+    knows its wavelengths): numbers given as separate words become a list."""
+    if not words:
+        return None
+    return re.sub(r"(?<=\d)\s+(?=\d)", ",", " ".join(words))
+
+
 def job_factory(args) -> callable:
     """(input, output) -> DetectionJob with the options the arguments ask for."""
     budget = {"memory_budget_mb": args.memory_mb} if args.memory_mb else {}
     if args.detector in ("rx", "rx-local"):
         options = RxOptions(detector="global" if args.detector == "rx" else "local", inner_window=args.inner_window,
-                            outer_window=args.outer_window, bands=tuple(args.bands) if args.bands else None, **budget)
+                            outer_window=args.outer_window, bands=band_selection(args.bands), **budget)
     else:
         options = FersOptions(detector=args.detector, fusion=None if args.fusion == "model" else args.fusion,
                               inner_window=args.inner_window, outer_window=args.outer_window,

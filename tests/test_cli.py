@@ -250,3 +250,22 @@ def test_import_in_sensor_geometry_writes_the_swath_as_recorded(tmp_path, capsys
     dataset = gdal.Open(str(tmp_path / "out" / f"{stem}.tif"))
     assert (dataset.RasterYSize, dataset.RasterXSize) == granule.swath_dcb.shape[:2]
     assert dataset.GetGCPCount() > 0
+
+
+@pytest.mark.parametrize("words, expected", [(["3", "7", "9"], "3,7,9"), (["1-50"], "1-50"),
+                                             (["1-10,20-30"], "1-10,20-30"), (["400-1000", "nm"], "400-1000 nm"),
+                                             (["0.4-1.0 um"], "0.4-1.0 um"), (None, None)])
+def test_bands_take_the_plugins_selection_text(words, expected):
+    from fers_qgis.cli import band_selection
+    assert band_selection(words) == expected
+
+
+def test_rx_on_a_wavelength_range_uses_the_bands_inside_it(tmp_path, capsys):
+    from tests.helpers import set_wavelengths
+    cube = np.random.default_rng(4).normal(100, 5, size=(6, 20, 20)).astype(np.float32)
+    scene = write_raster(tmp_path / "scene.tif", cube)
+    set_wavelengths(scene, [450, 550, 650, 750, 850, 950])
+    assert main(["detect", "--detector", "rx", scene, "--bands", "500-800", "nm", "--out", str(tmp_path / "a")]) == 0
+    assert main(["detect", "--detector", "rx", scene, "--bands", "2-4", "--out", str(tmp_path / "b")]) == 0
+    np.testing.assert_array_equal(scores(tmp_path / "a" / "scene_rx_anomalies.tif"),
+                                  scores(tmp_path / "b" / "scene_rx_anomalies.tif"))

@@ -146,23 +146,26 @@ class SceneRange:
         """Values (bands, valid pixels) of one block."""
         self.minimum = min(self.minimum, float(values_bn.min()))
         self.maximum = max(self.maximum, float(values_bn.max()))
+        bands, pixels = values_bn.shape
+        while self.sampled_values + bands * -(-pixels // self.stride) > SAMPLE_VALUES and pixels >= self.stride:
+            self._halve()
         self._samples.append(np.array(values_bn[:, ::self.stride], dtype=np.float64))
-        self._bound()
 
     def merge(self, other: "SceneRange") -> "SceneRange":
         """Merge another block's range into this one; returns self."""
         self.minimum, self.maximum = min(self.minimum, other.minimum), max(self.maximum, other.maximum)
         stride = max(self.stride, other.stride)
-        self._samples = [sample[:, ::stride // part.stride] for part in (self, other) for sample in part._samples]
+        self._samples = [sample[:, ::stride // part.stride].copy() if stride > part.stride else sample
+                         for part in (self, other) for sample in part._samples]
         self.stride = stride
-        self._bound()
+        while self.sampled_values > SAMPLE_VALUES:
+            self._halve()
         return self
 
-    def _bound(self) -> None:
-        """Halve the sample (every other pixel of each block) while it holds more than SAMPLE_VALUES values."""
-        while self.sampled_values > SAMPLE_VALUES:
-            self.stride *= 2
-            self._samples = [sample[:, ::2] for sample in self._samples]
+    def _halve(self) -> None:
+        """Keep every other pixel of each block's sample (copies: a view would keep the whole sample alive)."""
+        self.stride *= 2
+        self._samples = [sample[:, ::2].copy() for sample in self._samples]
 
     @property
     def sampled_values(self) -> int:
