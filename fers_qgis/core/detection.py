@@ -107,9 +107,16 @@ def check_rx_job(input_path: str, output_path: str, options: RxOptions, mask_pat
 
 
 def open_rx_reader(info: RasterInfo, bands: Sequence[int], options: RxOptions, mask_path: Optional[str],
-                   budget: int, progress: Progress) -> BlockReader:
-    """Decide the scene's bad bands and fill (reported in the log) and return a reader of its good bands."""
-    validity = assess_scene(info, bands, mask_path, ValidityOptions(options.undeclared_fill), budget, progress)
+                   budget: int, progress: Progress, gather: Optional[rx.BackgroundStatistics] = None
+                   ) -> BlockReader:
+    """Decide the scene's bad bands and fill (reported in the log) and return a reader of its good bands.
+
+    ``gather`` collects, during that scan, the background statistics of the pixels valid in every band: when the
+    reader reads every scanned band (no bad band), those are its statistics and need no pass of their own."""
+    observe = None if gather is None else (lambda cube_bhw, valid_hw: add_block_statistics(gather, cube_bhw,
+                                                                                           valid_hw))
+    validity = assess_scene(info, bands, mask_path, ValidityOptions(options.undeclared_fill), budget, progress,
+                            observe)
     validity.report(progress, os.path.basename(info.path))
     if len(validity.good_bands) < 2:
         raise InputError(f"RX compares spectra and needs at least 2 bands; {info.path} has "
@@ -134,17 +141,19 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     progress = progress or Progress()
     info, bands = check_rx_job(input_path, output_path, options, mask_path)
     budget = options.memory_budget_mb * 2**20
-    reader = open_rx_reader(info, bands, options, mask_path, budget, Stage(progress, 0.0, 0.1))
+    scanned = rx.BackgroundStatistics(len(bands))
+    reader = open_rx_reader(info, bands, options, mask_path, budget, Stage(progress, 0.0, 0.3), scanned)
+    # Without bad bands the scan saw exactly the reader's valid pixels: its statistics save a pass over the raster.
+    statistics = scanned if reader.bands == tuple(bands) else scene_statistics(reader, budget,
+                                                                               Stage(progress, 0.3, 0.45))
     bands = reader.bands
-
-    statistics = scene_statistics(reader, budget, Stage(progress, 0.1, 0.35))
     check_statistics(statistics, len(bands), info)
     whitening = rx.whitening_matrix(statistics.covariance)
     progress.info(f"Background from {statistics.count} valid pixels, {len(bands)} bands "
                   f"(covariance rank {whitening.shape[1]}).")
 
     with RasterWriter(output_path, info, [score_band_name(options)]) as writer:
-        scoring = Stage(progress, 0.35, 1.0)
+        scoring = Stage(progress, 0.45, 1.0)
         if options.detector == "global":
             write_global_scores(reader, statistics, whitening, writer, budget, scoring)
         else:

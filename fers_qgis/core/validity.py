@@ -19,7 +19,7 @@ The scan behind these decisions is one extra pass over the bands a job may read,
 """
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -126,10 +126,17 @@ class _BandTally:
         self.fill_counts: Dict[float, int] = {}
 
 
+# Called with each window of the scan: (cube_bhw, pixels valid in every scanned band and not undeclared fill).
+WindowObserver = Callable[[np.ndarray, np.ndarray], None]
+
+
 def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str] = None,
                  options: ValidityOptions = ValidityOptions(), budget: int = 64 * 2**20,
-                 progress: Optional[Progress] = None) -> SceneValidity:
-    """Scan ``bands`` of a raster (one pass, bounded memory) and decide its bad bands and undeclared fill."""
+                 progress: Optional[Progress] = None, observe: Optional[WindowObserver] = None) -> SceneValidity:
+    """Scan ``bands`` of a raster (one pass, bounded memory) and decide its bad bands and undeclared fill.
+
+    ``observe`` sees every window with the pixels that are valid if no band turns out bad: then they are exactly
+    the pixels a reader of ``bands`` finds valid, so a job can gather its statistics in this pass."""
     bands = tuple(bands)
     flagged = flagged_bands(info)
     reader = BlockReader(info, bands, mask_path)
@@ -140,7 +147,9 @@ def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str
     detect_fill = options.undeclared_fill and int(examined.sum()) >= MIN_BANDS_FOR_UNDECLARED_FILL
     try:
         for _, cube_bhw, allowed_hw in iter_blocks(reader, windows, progress, allowed_only=True):
-            _tally_window(reader, cube_bhw, allowed_hw, examined, detect_fill, tally)
+            valid_everywhere_hw = _tally_window(reader, cube_bhw, allowed_hw, examined, detect_fill, tally)
+            if observe is not None:
+                observe(cube_bhw, valid_everywhere_hw)
     finally:
         reader.close()
     validity = SceneValidity(bands, mask_note=reader.mask_note)
@@ -158,8 +167,8 @@ def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str
 
 
 def _tally_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndarray, examined: np.ndarray,
-                  detect_fill: bool, tally: _BandTally) -> None:
-    """Add one window to the tally."""
+                  detect_fill: bool, tally: _BandTally) -> np.ndarray:
+    """Add one window to the tally; returns its pixels valid in every band and not undeclared fill."""
     valid_bhw = np.empty(cube_bhw.shape, dtype=bool)
     for index, plane in enumerate(cube_bhw):
         valid_bhw[index] = reader.band_valid(index, plane) & allowed_hw
@@ -192,6 +201,7 @@ def _tally_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndar
     elif reference_hw.any():
         tally.low = np.minimum(tally.low, low_bhw[:, reference_hw].min(axis=1))
         tally.high = np.maximum(tally.high, high_bhw[:, reference_hw].max(axis=1))
+    return (valid_count_hw == valid_bhw.shape[0]) & ~fill_hw
 
 
 def _scan_reason(index: int, reader: BlockReader, tally: _BandTally) -> Optional[str]:

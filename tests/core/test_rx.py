@@ -110,6 +110,35 @@ def test_nodata_pixels_are_excluded_from_statistics_and_written_as_nodata(tmp_pa
     np.testing.assert_allclose(scores[~invalid], expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("bad_band", [False, True])
+def test_global_rx_reads_a_clean_raster_twice_and_one_with_a_bad_band_three_times(tmp_path, bad_band):
+    """The validity scan gathers the background statistics of the pixels valid in every band; without a bad band
+    they are the reader's, and the statistics pass is skipped (scores as the in-memory reference either way)."""
+    from fers_qgis.core.raster import BlockReader
+    rng = np.random.default_rng(9)
+    cube = correlated_cube(rng, bands=8, rows=60, columns=45).astype(np.float32)
+    cube[3, 10:14, 5:9] = np.nan  # holes: pixels invalid in one band, left out of the statistics
+    if bad_band:
+        cube[5] = 0.0  # constant band: left out by the scan
+    source = write_raster(tmp_path / "cube.tif", cube)
+    rows_read = []
+    original = BlockReader.read_allowed
+
+    def counting(self, first_row, row_count, *args, **kwargs):
+        rows_read.append(row_count)
+        return original(self, first_row, row_count, *args, **kwargs)
+
+    with mock.patch.object(BlockReader, "read_allowed", counting):
+        detect_rx(source, str(tmp_path / "rx.tif"))
+    assert sum(rows_read) == (3 if bad_band else 2) * 60
+    valid = np.isfinite(cube).all(axis=0)
+    kept = np.delete(cube, 5, axis=0) if bad_band else cube
+    pixels = kept[:, valid].T.astype(np.float64)
+    centred = pixels - pixels.mean(0)
+    expected = np.einsum("nc,cd,nd->n", centred, np.linalg.pinv(np.cov(pixels, rowvar=False)), centred)
+    np.testing.assert_allclose(read(str(tmp_path / "rx.tif"))[valid], expected, rtol=1e-5)
+
+
 def test_georeferencing_is_preserved(tmp_path):
     rng = np.random.default_rng(5)
     geotransform = (399960.0, 30.0, 0.0, 5000040.0, 0.0, -30.0)
