@@ -93,14 +93,18 @@ class ImportHyperspectralProduct(FersAlgorithm):
         if not ok:
             return ok, message
         problem = self.geotiff_problem(parameters, context, (self.OUTPUT,)) or \
-            self._product_problem(self.parameterAsFile(parameters, self.INPUT, context))
+            self._product_problem(self.parameterAsFile(parameters, self.INPUT, context),
+                                  self._geometry(parameters, context))
         return (False, problem) if problem else (True, "")
 
+    def _geometry(self, parameters, context) -> str:
+        return self.GEOMETRY_CHOICES[self.parameterAsEnum(parameters, self.GEOMETRY, context)][1]
+
     @staticmethod
-    def _product_problem(input_path: str) -> str:
+    def _product_problem(input_path: str, geometry: str) -> str:
         """Recognise the product from its metadata now, so an unknown or incomplete one is refused before the run."""
         try:
-            describe_product(input_path)
+            describe_product(input_path, geometry)
         except FersError as error:
             return str(error)
         return ""
@@ -108,10 +112,9 @@ class ImportHyperspectralProduct(FersAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API)
         input_path = self.parameterAsFile(parameters, self.INPUT, context)
         output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        geometry = self.GEOMETRY_CHOICES[self.parameterAsEnum(parameters, self.GEOMETRY, context)][1]
         progress = FeedbackProgress(feedback)
         try:
-            summary = import_product(input_path, output_path, progress, geometry)
+            summary = import_product(input_path, output_path, progress, self._geometry(parameters, context))
         except FersError as error:  # Cancelled included: its message says the run was cancelled
             raise QgsProcessingException(str(error)) from error
         if context.willLoadLayerOnCompletion(output_path):
