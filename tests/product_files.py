@@ -36,21 +36,27 @@ class EmitGranule:
         return expected
 
 
-def write_emit_l2a(folder, downtrack=24, crosstrack=10, bands=12, name="EMIT_L2A_RFL_001_20230101T000000_2300100_001.nc"
-                   ) -> EmitGranule:
+def write_emit_l2a(folder, downtrack=24, crosstrack=10, bands=12,
+                   name="EMIT_L2A_RFL_001_20230101T000000_2300100_001.nc", swath_dcb=None, angle_degrees=30.0,
+                   bad_bands=(5, 6, -1)) -> EmitGranule:
     """EMIT L2A RFL as in the EMIT L2A product user guide: root variable reflectance(downtrack, crosstrack, bands)
     float32 with _FillValue -9999; group sensor_band_parameters with wavelengths, fwhm (nm) and good_wavelengths
     (bands); group location with lat, lon (downtrack, crosstrack) and glt_x, glt_y (ortho_y, ortho_x) int32, 1-based,
-    0 for map pixels with no swath pixel; global attributes geotransform (6 doubles) and spatial_ref (WKT)."""
+    0 for map pixels with no swath pixel; global attributes geotransform (6 doubles) and spatial_ref (WKT).
+    ``swath_dcb`` (downtrack, crosstrack, bands) replaces the random swath; the swath lies on the map grid rotated by
+    ``angle_degrees``; ``bad_bands`` (0-based) are flagged in good_wavelengths."""
     import netCDF4
 
-    rng = np.random.default_rng(12)
-    swath_dcb = rng.uniform(0.01, 0.6, (downtrack, crosstrack, bands)).astype(np.float32)
-    swath_dcb[3, 4, :] = EMIT_FILL  # a fill pixel inside the swath
-    # The swath rotated by about 30 degrees on a map grid: each map pixel takes the nearest swath pixel.
-    height, width = downtrack + 8, crosstrack + 16
+    if swath_dcb is None:
+        rng = np.random.default_rng(12)
+        swath_dcb = rng.uniform(0.01, 0.6, (downtrack, crosstrack, bands)).astype(np.float32)
+        swath_dcb[3, 4, :] = EMIT_FILL  # a fill pixel inside the swath
+    downtrack, crosstrack, bands = swath_dcb.shape
+    # The swath rotated on a map grid that holds it: each map pixel takes the nearest swath pixel.
+    angle = np.deg2rad(angle_degrees)
+    height = int(np.ceil(downtrack * abs(np.cos(angle)) + crosstrack * abs(np.sin(angle)))) + 6
+    width = int(np.ceil(downtrack * abs(np.sin(angle)) + crosstrack * abs(np.cos(angle)))) + 6
     rows, columns = np.mgrid[0:height, 0:width].astype(float)
-    angle = np.deg2rad(30.0)
     centre_r, centre_c = (height - 1) / 2, (width - 1) / 2
     along = np.cos(angle) * (rows - centre_r) + np.sin(angle) * (columns - centre_c) + (downtrack - 1) / 2
     across = -np.sin(angle) * (rows - centre_r) + np.cos(angle) * (columns - centre_c) + (crosstrack - 1) / 2
@@ -68,7 +74,7 @@ def write_emit_l2a(folder, downtrack=24, crosstrack=10, bands=12, name="EMIT_L2A
     wavelengths = np.linspace(381.0, 2493.0, bands).astype(np.float32)
     fwhm = np.full(bands, 8.5, dtype=np.float32)
     good = np.ones(bands, dtype=np.uint8)
-    good[[5, 6, bands - 1]] = 0  # water vapour bands and the last band, as EMIT flags them
+    good[list(bad_bands)] = 0  # by default water vapour bands and the last band, as EMIT flags them
 
     path = os.path.join(str(folder), name)
     dataset = netCDF4.Dataset(path, "w", format="NETCDF4")

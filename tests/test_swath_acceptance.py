@@ -9,7 +9,12 @@ geometries, with each fill convention; only the scene's pixels are scored. Skips
   scene's on every scene (hydice_urban_ii 0.9089 against 0.9168, muufl_targets 0.7597 against 0.6272): its networks
   see sheared neighbourhoods, a different image; filling the fill from the nearest valid pixels or by mirroring
   them instead of the scene mean moves those AUCs by at most 0.001 (docs/RESULTS.md), so it is geometry, not fill,
-  and is not asserted. Run ``python -m tests.test_swath_acceptance`` for the table.
+  and is not asserted.
+- **An EMIT granule** made of the scene (its swath, rotated 30 degrees onto a map grid by a nearest-pixel GLT, the
+  way EMIT is delivered) imported in sensor geometry: RX and FERS give the scene's AUC, through the whole import
+  (GCPs from lat / lon); on the map grid the rotation and the GLT's repeated pixels move them (not asserted).
+
+Run ``python -m tests.test_swath_acceptance`` for the tables.
 """
 import os
 import sys
@@ -18,6 +23,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from fers_qgis.core import products
 from fers_qgis.core.detection import detect_rx
 from fers_qgis.core.enhancement import detect_fers
 from fers_qgis.core.metrics import roc_auc
@@ -122,6 +128,41 @@ def test_a_scene_in_fill_scores_like_the_scene_with_every_fill_convention(scene,
             assert auc == pytest.approx(results["nodata value"][0], abs=1e-6), convention
 
 
+def emit_granule_aucs(scene_path, folder, detector):
+    """(AUC of the scene, {geometry: AUC of the scene delivered as an EMIT granule and imported that way})."""
+    from tests.product_files import write_emit_l2a
+    run = detectors()[detector]
+    cube = read(scene_path).astype(np.float32)
+    labels = read(scene_path.replace(".tif", "_gt.tif"))[0] == 1
+    run(scene_path, os.path.join(folder, "plain_scores.tif"))
+    plain = roc_auc(read(os.path.join(folder, "plain_scores.tif"))[0].astype(np.float64), labels)
+    granule = write_emit_l2a(folder, swath_dcb=np.ascontiguousarray(cube.transpose(1, 2, 0)), bad_bands=())
+    mapped = granule.glt_x > 0
+    map_labels = np.zeros(granule.glt_x.shape, dtype=bool)
+    map_labels[mapped] = labels[granule.glt_y[mapped] - 1, granule.glt_x[mapped] - 1]
+    results = {}
+    for geometry, truth in ((products.SENSOR_GEOMETRY, labels), (products.MAP_GRID, map_labels)):
+        imported = os.path.join(folder, f"{geometry}.tif")
+        products.import_product(granule.path, imported, geometry=geometry)
+        run(imported, imported.replace(".tif", "_scores.tif"))
+        scores = read(imported.replace(".tif", "_scores.tif"))[0].astype(np.float64)
+        scored = scores != OUTPUT_NODATA
+        results[geometry] = roc_auc(scores[scored], truth[scored])
+    return plain, results
+
+
+@needs_data
+@pytest.mark.parametrize("detector", ["rx", "fers"])
+@pytest.mark.parametrize("scene", [os.path.basename(path).replace("_gt.tif", "") for path in EVAL_SCENES])
+def test_an_emit_granule_in_sensor_geometry_scores_like_its_scene(scene, detector, tmp_path):
+    pytest.importorskip("netCDF4", reason="building the EMIT granule needs netCDF4 (Debian python3-netcdf4)")
+    if detector == "fers":
+        pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
+    scene_path = os.path.join(os.path.dirname(EVAL_SCENES[0]), scene + ".tif")
+    plain, results = emit_granule_aucs(scene_path, str(tmp_path), detector)
+    assert abs(results[products.SENSOR_GEOMETRY] - plain) <= TOLERANCE, (results, plain)
+
+
 if __name__ == "__main__":
     import tempfile
     for geometry in GEOMETRIES:
@@ -131,3 +172,9 @@ if __name__ == "__main__":
                     plain, results = swath_aucs(gt_path.replace("_gt.tif", ".tif"), folder, detector, geometry)
                 print(geometry, detector, os.path.basename(gt_path)[:-7], f"scene {plain:.4f}",
                       " ".join(f"{name}: {auc:.4f}" for name, (auc, _, _) in results.items()), flush=True)
+    for detector in sys.argv[1:] or ["rx", "fers"]:
+        for gt_path in EVAL_SCENES:
+            with tempfile.TemporaryDirectory() as folder:
+                plain, results = emit_granule_aucs(gt_path.replace("_gt.tif", ".tif"), folder, detector)
+            print("EMIT granule", detector, os.path.basename(gt_path)[:-7], f"scene {plain:.4f}",
+                  " ".join(f"{name}: {auc:.4f}" for name, auc in results.items()), flush=True)
