@@ -52,8 +52,7 @@ class DetectionJob:
             folder = os.path.dirname(os.path.abspath(self.output_path))
             with tempfile.TemporaryDirectory(prefix=".fers-import-", dir=folder) as temporary:
                 imported = os.path.join(temporary, "imported.tif")
-                products.describe_scene_product(self.input_path)
-                products.import_product(self.input_path, imported, Stage(progress, 0.0, 0.3))
+                products.import_scene(self.input_path, imported, Stage(progress, 0.0, 0.3))
                 return dataclasses.replace(self, input_path=imported).run(Stage(progress, 0.3, 1.0))
         if isinstance(self.options, RxOptions):
             return detect_rx(self.input_path, self.output_path, self.options, self.mask_path, progress)

@@ -229,7 +229,8 @@ def test_import_then_detect_equals_detect_on_the_product_imported_on_the_fly(tmp
 
     granule = write_emit_l2a(tmp_path)
     imported_dir, scores_dir = tmp_path / "imported", tmp_path / "scores"
-    assert main(["import", granule.path, str(tmp_path / "nothing*.nc"), "--out", str(imported_dir)]) == 1
+    assert main(["import", "--sensor-geometry", granule.path, str(tmp_path / "nothing*.nc"), "--out",
+                 str(imported_dir)]) == 1
     assert "1 done, 0 skipped, 1 failed" in capsys.readouterr().out
     stem = os.path.splitext(os.path.basename(granule.path))[0]
     assert visible_files(imported_dir) == [f"{stem}.tif"]

@@ -46,6 +46,9 @@ PRODUCT_NAMES = {
 # Where an EMIT swath's pixels go: its map grid (orthorectified through the GLT), or the swath as recorded.
 MAP_GRID, SENSOR_GEOMETRY = "map", "sensor"
 GEOMETRIES = (MAP_GRID, SENSOR_GEOMETRY)
+# How a product given straight to a detector is imported: an EMIT swath as recorded, which scores exactly like the
+# scene, where its map grid adds the rotation and the GLT's repeated pixels (docs/RESULTS.md).
+SCENE_GEOMETRY = SENSOR_GEOMETRY
 # Ground control points of a sensor-geometry swath: about this many along each axis (plus the last line/sample).
 GCPS_PER_AXIS = 12
 
@@ -129,13 +132,20 @@ def describe_product(path: str, geometry: str = MAP_GRID) -> "ProductHeader":
 
 
 def describe_scene_product(path: str) -> "ProductHeader":
-    """describe_product for a product given to a detector as its scene: a mask file is refused, saying where it
-    goes instead."""
-    header = describe_product(path)
+    """describe_product for a product given to a detector as its scene (imported by ``import_scene``): a mask
+    file is refused, saying where it goes instead."""
+    header = describe_product(path, SCENE_GEOMETRY)
     if header.kind == EMIT_L2A_MASK:
         raise InputError(f"{os.path.basename(path)} is EMIT's mask file, not a scene: import it (Import "
                          f"hyperspectral product) and give the result as the valid-pixel mask of its reflectance.")
     return header
+
+
+def import_scene(input_path: str, output_path: str, progress: Optional[Progress] = None) -> ImportSummary:
+    """Import a product given to a detector as its scene: in SCENE_GEOMETRY, after describe_scene_product's
+    checks."""
+    describe_scene_product(input_path)
+    return import_product(input_path, output_path, progress, SCENE_GEOMETRY)
 
 
 def import_product(input_path: str, output_path: str, progress: Optional[Progress] = None,

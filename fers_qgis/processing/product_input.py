@@ -55,7 +55,10 @@ def checks_product_input(check_parameter_values):
         stand_in = os.path.join(QgsProcessingUtils.tempFolder(), f"fers_product_{uuid.uuid4().hex}.vrt")
         dataset = gdal.GetDriverByName("VRT").Create(stand_in, header.width, header.height,
                                                      len(header.wavelengths_nm), gdal.GDT_Float32)
-        dataset.SetGeoTransform(header.geotransform)
+        if header.gcps:
+            dataset.SetGCPs(header.gcps, header.gcp_projection_wkt)
+        else:
+            dataset.SetGeoTransform(header.geotransform)
         if header.projection_wkt:
             dataset.SetProjection(header.projection_wkt)
         dataset = None
@@ -86,7 +89,7 @@ def imports_product_input(process_algorithm):
         try:
             try:
                 progress.info(f"Importing {value} to a temporary GeoTIFF first (step 1 of 2).")
-                summary = products.import_product(value, imported, progress)
+                summary = products.import_scene(value, imported, progress)
             except Cancelled as error:
                 raise QgsProcessingException(str(error)) from error
             except FersError as error:

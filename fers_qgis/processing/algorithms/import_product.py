@@ -73,11 +73,12 @@ class ImportHyperspectralProduct(FersAlgorithm):
             "swath pixels and skips others. <i>Sensor geometry</i> writes the swath as recorded: every pixel "
             "once, no fill, the image FERS's networks were trained on (not a rotated one), georeferenced by "
             "ground control points from the product's latitude and longitude; QGIS places it on the map, and "
-            "every FERS output and anomaly object keeps that georeferencing. Prefer it for detection. Other "
-            "products are written as delivered either way.\n\n"
+            "every FERS output and anomaly object keeps that georeferencing. The detection algorithms use it when "
+            "given an EMIT file directly. Other products are written as delivered either way.\n\n"
             "GDAL 3.6 (Debian 12) cannot orthorectify EMIT (GDAL 3.8) nor georeference PRISMA's HDF-EOS5 (GDAL "
             "3.7): this algorithm does both itself. The detection algorithms also accept EMIT, PRISMA and "
-            "NetCDF/HDF5 files directly by running this import into a temporary file first.") + PRODUCT_REFERENCES
+            "NetCDF/HDF5 files directly by running this import into a temporary file first (EMIT in sensor "
+            "geometry).") + PRODUCT_REFERENCES
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API)
         self.addParameter(QgsProcessingParameterFile(
