@@ -16,7 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from xml.etree import ElementTree  # nosec B405: reads a local product file the user chose, not remote input
 
 import numpy as np
@@ -182,23 +182,38 @@ def _output_grid(product: "_Product") -> RasterInfo:
                       block_width=header.width, gcps=header.gcps, gcp_projection_wkt=header.gcp_projection_wkt)
 
 
-def _write_valid_pixel_mask(product: "EmitL2AMask", output_path: str, progress: Progress) -> int:
-    """Byte GeoTIFF, 1 = usable, 0 = flagged or no data; returns the number of usable pixels."""
+def _product_rows(product: "_Product", bands: int, progress: Progress
+                  ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """(first_row, cube_bhw, valid_hw) of the output grid in blocks of rows holding ``bands`` float32 values a
+    pixel within BLOCK_BYTES, after the header's notes go to the log; cancel and progress between blocks."""
     header = product.header
     for note in header.notes:
         progress.info(note)
-    rows_per_block = max(1, min(header.height, BLOCK_BYTES // max(1, header.width * product.swath.bands * 4)))
+    rows_per_block = max(1, min(header.height, BLOCK_BYTES // max(1, header.width * bands * 4)))
+    name = os.path.basename(product.source_path)
+    for first_row in range(0, header.height, rows_per_block):
+        progress.check_cancelled()
+        row_count = min(rows_per_block, header.height - first_row)
+        try:
+            cube_bhw, valid_hw = product.read_rows(first_row, row_count)
+        except RuntimeError as error:
+            raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of {name} failed: "
+                             f"{error}") from error
+        yield first_row, cube_bhw, valid_hw
+        progress.set_fraction((first_row + row_count) / header.height)
+
+
+def _write_valid_pixel_mask(product: "EmitL2AMask", output_path: str, progress: Progress) -> int:
+    """Byte GeoTIFF, 1 = usable, 0 = flagged or no data; returns the number of usable pixels."""
+    header = product.header
     usable_pixels = 0
     with gdal_errors_as_exceptions(), RasterWriter(output_path, _output_grid(product),
                                                    ["Valid-pixel mask (1 = usable)"], nodata=MASK_NODATA,
                                                    data_type=gdal.GDT_Byte) as writer:
-        for first_row in range(0, header.height, rows_per_block):
-            progress.check_cancelled()
-            row_count = min(rows_per_block, header.height - first_row)
-            usable_hw = product.read_usable(first_row, row_count)
+        for first_row, cube_bhw, valid_hw in _product_rows(product, product.swath.bands, progress):
+            usable_hw = product.usable(cube_bhw, valid_hw)
             writer.write(first_row, usable_hw[None].astype(np.uint8), np.ones_like(usable_hw))
             usable_pixels += int(usable_hw.sum())
-            progress.set_fraction((first_row + row_count) / header.height)
     progress.info(f"{usable_pixels} usable pixels of {header.width * header.height}.")
     return usable_pixels
 
@@ -206,28 +221,17 @@ def _write_valid_pixel_mask(product: "EmitL2AMask", output_path: str, progress: 
 def _write_product(product: "_Product", output_path: str, progress: Progress) -> int:
     """Write the product block by block through the atomic GeoTIFF writer; returns the number of valid pixels."""
     header = product.header
-    grid = _output_grid(product)
     band_names = [f"Band {index} ({wavelength:g} nm)"
                   for index, wavelength in enumerate(header.wavelengths_nm, 1)]
-    for note in header.notes:
-        progress.info(note)
-    rows_per_block = max(1, min(header.height, BLOCK_BYTES // max(1, header.width * len(band_names) * 4)))
     valid_pixels = 0
     name = os.path.basename(product.source_path)
     band_range = _BandRange(len(band_names))
-    with gdal_errors_as_exceptions(), RasterWriter(output_path, grid, band_names, header.wavelengths_nm) as writer:
-        for first_row in range(0, header.height, rows_per_block):
-            progress.check_cancelled()
-            row_count = min(rows_per_block, header.height - first_row)
-            try:
-                cube_bhw, valid_hw = product.read_rows(first_row, row_count)
-            except RuntimeError as error:
-                raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of {name} failed: "
-                                 f"{error}") from error
+    with gdal_errors_as_exceptions(), RasterWriter(output_path, _output_grid(product), band_names,
+                                                   header.wavelengths_nm) as writer:
+        for first_row, cube_bhw, valid_hw in _product_rows(product, len(band_names), progress):
             writer.write(first_row, cube_bhw, valid_hw)
             band_range.add(cube_bhw[:, valid_hw])
             valid_pixels += int(valid_hw.sum())
-            progress.set_fraction((first_row + row_count) / header.height)
         if valid_pixels == 0:
             raise InputError(f"{name} holds no valid pixel (every pixel is fill).")
         _flag_empty_bands(header, band_range.empty(), progress)
@@ -643,9 +647,8 @@ class EmitL2AMask(_EmitSwath):
         self.header = ProductHeader(kind=self.kind, wavelengths_nm=[], fwhm_nm=[], good_bands=[], notes=notes,
                                     **self.grid)
 
-    def read_usable(self, first_row: int, row_count: int) -> np.ndarray:
-        """usable_hw (bool) for output rows [first_row, first_row + row_count)."""
-        cube_bhw, valid_hw = self.read_rows(first_row, row_count)
+    def usable(self, cube_bhw: np.ndarray, valid_hw: np.ndarray) -> np.ndarray:
+        """usable_hw (bool) of rows read by read_rows: data, and no flag band set."""
         flagged_hw = (cube_bhw[list(self.flag_bands)] == 1).any(axis=0)
         return valid_hw & ~flagged_hw
 
