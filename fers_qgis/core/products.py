@@ -131,21 +131,27 @@ def describe_product(path: str, geometry: str = MAP_GRID) -> "ProductHeader":
     return product.header
 
 
-def describe_scene_product(path: str) -> "ProductHeader":
-    """describe_product for a product given to a detector as its scene (imported by ``import_scene``): a mask
-    file is refused, saying where it goes instead."""
-    header = describe_product(path, SCENE_GEOMETRY)
-    if header.kind == EMIT_L2A_MASK:
+def _open_scene_product(path: str) -> "_Product":
+    """A product given to a detector as its scene, opened in SCENE_GEOMETRY: a mask file is refused, saying where
+    it goes instead."""
+    product = _open_product(path, SCENE_GEOMETRY)
+    if product.kind == EMIT_L2A_MASK:
+        product.close()
         raise InputError(f"{os.path.basename(path)} is EMIT's mask file, not a scene: import it (Import "
                          f"hyperspectral product) and give the result as the valid-pixel mask of its reflectance.")
-    return header
+    return product
+
+
+def describe_scene_product(path: str) -> "ProductHeader":
+    """describe_product for a product given to a detector as its scene (what ``import_scene`` will write)."""
+    product = _open_scene_product(path)
+    product.close()
+    return product.header
 
 
 def import_scene(input_path: str, output_path: str, progress: Optional[Progress] = None) -> ImportSummary:
-    """Import a product given to a detector as its scene: in SCENE_GEOMETRY, after describe_scene_product's
-    checks."""
-    describe_scene_product(input_path)
-    return import_product(input_path, output_path, progress, SCENE_GEOMETRY)
+    """Import a product given to a detector as its scene (see describe_scene_product)."""
+    return _import(lambda: _open_scene_product(input_path), input_path, output_path, progress)
 
 
 def import_product(input_path: str, output_path: str, progress: Optional[Progress] = None,
@@ -155,9 +161,14 @@ def import_product(input_path: str, output_path: str, progress: Optional[Progres
     ``geometry`` SENSOR_GEOMETRY writes an EMIT swath as recorded (georeferenced by GCPs) instead of on its map
     grid; other products are written as delivered either way. Raises InputError before creating any file when the
     product cannot be read; a failed or cancelled import leaves no file behind."""
+    return _import(lambda: _open_product(input_path, geometry), input_path, output_path, progress)
+
+
+def _import(open_product, input_path: str, output_path: str, progress: Optional[Progress]) -> ImportSummary:
+    """Open the product (``open_product()``), write it, close it, and summarise what was written."""
     started = time.monotonic()
     progress = progress or Progress()
-    product = _open_product(input_path, geometry)
+    product = open_product()
     try:
         check_output_path(output_path, [input_path, product.source_path])
         write = _write_valid_pixel_mask if isinstance(product, EmitL2AMask) else _write_product
