@@ -89,7 +89,8 @@ def load_scene(folder: str, name: str, bands: int, band_mode: str,
         return None
     # The plugin's own rules decide the bad bands and the invalid pixels (nodata, NaN, GDAL masks, fill).
     reader, matrix, used = model_band_reader(
-        info, band_matrix(info.band_count, bands, band_mode, info.wavelengths_nm), progress=_LogProgress())
+        info, lambda usable: band_matrix(info.band_count, bands, band_mode, info.wavelengths_nm, usable=usable),
+        progress=_LogProgress())
     try:
         source_bhw, valid_hw = reader.read(0, info.height)
         cube = np.array(to_model_bands(source_bhw, matrix), dtype=np.float32)

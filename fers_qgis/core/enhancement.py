@@ -37,7 +37,8 @@ from .onnx_runtime import FersModelSet, load_model_set
 from .progress import Progress, Stage
 from .raster import (BlockReader, FlushingWrites, RasterInfo, RasterWriter, block_windows, check_output_path,
                      describe_raster, gdal_errors_as_exceptions, iter_blocks)
-from .spectral import MinMaxNormaliser, SceneRange, band_matrix, known_wavelengths, to_model_bands
+from .spectral import (MinMaxNormaliser, SceneRange, band_matrix, format_band_numbers, known_wavelengths,
+                       to_model_bands)
 from .validity import ValidityOptions, model_band_reader
 from .memory import release_free_memory
 
@@ -137,14 +138,17 @@ def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str], 
     reads a bad band is filled from its good neighbours (``fill_bad_model_bands``), and the log says so."""
     info = describe_raster(input_path)
     metadata = model.metadata
-    full_matrix = band_matrix(info.band_count, metadata.bands, metadata.band_mode, info.wavelengths_nm,
-                              metadata.wavelengths_nm)
+    def matrix_for(usable: Optional[np.ndarray] = None) -> np.ndarray:
+        return band_matrix(info.band_count, metadata.bands, metadata.band_mode, info.wavelengths_nm,
+                           metadata.wavelengths_nm, usable)
+
+    matrix_for()  # a raster the model cannot read is refused before the scan
     # Exported spectral branches accept tiles of at least 2 halo + 1 pixels a side (their reflect padding).
     smallest = max(2 * metadata.halo + 1, 2)
     if info.height < smallest or info.width < smallest:
         raise InputError(f"{os.path.basename(input_path)} is {info.width} x {info.height} pixels; this model needs "
                          f"at least {smallest} x {smallest}.")
-    reader, matrix, used = model_band_reader(info, full_matrix, mask_path, ValidityOptions(undeclared_fill), budget,
+    reader, matrix, used = model_band_reader(info, matrix_for, mask_path, ValidityOptions(undeclared_fill), budget,
                                              progress)
     names, wavelengths = _model_band_labels(info, matrix, used, metadata.band_mode)
     return _Scene(info, reader, matrix, names, wavelengths)
@@ -234,7 +238,15 @@ def scan_windows(scene: _Scene, budget: int) -> List[Tuple[int, int, int, int]]:
 
 
 def _report_band_order(scene: _Scene, model: FersModelSet, progress: Progress) -> None:
-    """Say when the model's bands are not simply the raster's first ones: by wavelength, or from the far end."""
+    """Say which of the raster's bands (and wavelengths) the model reads, and when they are not simply the first
+    ones: by wavelength, or from the far end."""
+    bands_read = scene.reader.bands
+    span = f"bands {format_band_numbers(bands_read)}"
+    wavelengths = [w for w in scene.wavelengths_nm if w is not None]
+    if len(wavelengths) == len(scene.wavelengths_nm):
+        span = f"{min(wavelengths):.0f}-{max(wavelengths):.0f} nm ({span})"
+    progress.info(f"FERS reads {len(bands_read)} of the raster's {scene.info.band_count} bands, {span}, with "
+                  f"{model.bands} model bands ({model.metadata.band_mode} mode).")
     source_wavelengths = known_wavelengths(scene.info.wavelengths_nm)
     if model.metadata.wavelengths_nm and source_wavelengths is not None:
         progress.info(f"The model's {model.bands} bands ({min(model.metadata.wavelengths_nm):.0f}-"

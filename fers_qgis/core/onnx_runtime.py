@@ -30,23 +30,34 @@ def shipped_models() -> List[str]:
     return []
 
 
+def spectrum_share(metadata: ModelMetadata, band_count: int) -> float:
+    """The share of a raster's bands (0-1) that a model set reads: a "first" set its first B of them (0 when
+    the raster has fewer), a "resample" set all of them."""
+    if metadata.band_mode == "resample":
+        return 1.0
+    return metadata.bands / band_count if metadata.bands <= band_count else 0.0
+
+
 def shipped_model_for(band_count: int, models: Optional[Sequence[str]] = None) -> str:
     """The model set (default: the shipped ones) that reads the most of a raster with ``band_count`` bands.
 
-    More bands keep more of the spectrum the anomalies differ in, so the largest B the raster can feed without
-    inventing bands wins: "first" models need at least B bands, "resample" models are not stretched beyond the
-    raster's own band count either; among equals the published "first" mode wins."""
+    First the set that covers the most of the raster's spectrum, then the one that keeps the most of its bands
+    (min(B, band_count): a set with more model bands than the raster has loses none of them, the extra ones are
+    interpolated), then the one that interpolates the fewest (the smaller B); among equals the published "first"
+    mode wins."""
     models = shipped_models() if models is None else list(models)
     if not models:
         raise InputError("No model is shipped with this plugin: choose a model file (*.spectral.onnx).")
     described = [(path, load_model_set(path).metadata) for path in models]
-    usable = [(metadata.bands, metadata.band_mode == "first", path) for path, metadata in described
-              if metadata.bands <= band_count]
+    usable = [(spectrum_share(metadata, band_count), min(metadata.bands, band_count), -metadata.bands,
+               metadata.band_mode == "first", path) for path, metadata in described
+              if spectrum_share(metadata, band_count) > 0]
     if not usable:
-        smallest = min(metadata.bands for _, metadata in described)
-        raise InputError(f"The raster has {band_count} bands, and every shipped model reads at least {smallest}: "
-                         f"use RX, or a model file trained for at most {band_count} bands.")
-    return max(usable)[2]
+        needs = "; ".join(f"{model_label(path)} at least {metadata.bands}" for path, metadata in described)
+        raise InputError(f"The raster has {band_count} bands, and no shipped model set can read it (each reads "
+                         f"its first bands: {needs}): use RX, or a model file trained for at most {band_count} "
+                         "bands.")
+    return max(usable)[-1]
 
 
 def model_label(path: str) -> str:

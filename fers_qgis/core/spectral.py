@@ -6,7 +6,9 @@ about what a pixel means; exported models record the choices in their metadata (
 Band modes (over the bands in file order, reversed when the file lists them from long to short wavelengths):
 - ``first``: the first B bands, as published (AETNet's "first 50/100/200 bands"); needs at least B bands.
 - ``resample``: B bands spread evenly over the raster's full spectral range, linearly interpolated between
-  neighbouring source bands, by wavelength when every band has one, else by band position.
+  neighbouring good source bands (bad bands are skipped, never read), by wavelength when every band has one,
+  else by band number. A raster with fewer good bands than B gets interpolated bands in between (no band's
+  information is lost); one with more is read at B evenly spread wavelengths.
 A model that records the wavelengths of its training bands is fed by wavelength whenever the raster has them.
 
 Normalisation: one min and one max over all selected values of the image (a training tile, or the whole scene in
@@ -46,8 +48,11 @@ def known_wavelengths(wavelengths_nm: Optional[Sequence[Optional[float]]]) -> Op
 
 def band_matrix(source_bands: int, model_bands: int, mode: str,
                 wavelengths_nm: Optional[Sequence[Optional[float]]] = None,
-                model_wavelengths_nm: Sequence[float] = ()) -> np.ndarray:
+                model_wavelengths_nm: Sequence[float] = (), usable: Optional[Sequence[bool]] = None) -> np.ndarray:
     """(model_bands, source_bands) matrix M with model_cube = M @ source_cube (bands first).
+
+    ``usable`` (one flag per source band; default all) marks the good bands: ``resample`` spreads the model
+    bands over them only, so no model band reads a bad band.
 
     A model that records its training wavelengths is fed by wavelength when the raster has them (linear
     interpolation between the nearest source bands). Otherwise ``mode`` decides, over the bands in file order,
@@ -76,6 +81,11 @@ def band_matrix(source_bands: int, model_bands: int, mode: str,
             axis = wavelengths[order]
     if source_bands < 2:
         raise InputError(f"A FERS model needs at least 2 bands; the raster has {source_bands}.")
+    if mode == "resample" and not by_wavelength and usable is not None:
+        good = np.asarray(usable, dtype=bool)[order]
+        if good.sum() < 2:
+            raise InputError(f"A FERS model needs at least 2 good bands; the raster has {int(good.sum())}.")
+        order, axis = order[good], axis[good]
     if by_wavelength:
         targets = np.asarray(model_wavelengths_nm, dtype=np.float64)
         _check_coverage(targets, axis)

@@ -273,17 +273,21 @@ def fill_bad_model_bands(matrix: np.ndarray, validity: SceneValidity, info: Rast
     return filled, notes
 
 
-def model_band_reader(info: RasterInfo, matrix: np.ndarray, mask_path: Optional[str] = None,
-                      options: ValidityOptions = ValidityOptions(), budget: int = 64 * 2**20,
-                      progress: Optional[Progress] = None) -> Tuple[BlockReader, np.ndarray, np.ndarray]:
+def model_band_reader(info: RasterInfo, matrix_for: Callable[[np.ndarray], np.ndarray],
+                      mask_path: Optional[str] = None, options: ValidityOptions = ValidityOptions(),
+                      budget: int = 64 * 2**20, progress: Optional[Progress] = None
+                      ) -> Tuple[BlockReader, np.ndarray, np.ndarray]:
     """How a model reads a raster, the same in the plugin and in training: scan every band, report the bad ones,
-    fill the model bands that read one, and open a reader of the source bands left.
+    build the model's band matrix from the good ones (``matrix_for(usable)``, usable: one flag per band; see
+    ``spectral.band_matrix``), fill the model bands that still read a bad one, and open a reader of the source
+    bands left.
 
     Returns (reader, matrix over the bands read, 0-based indices of those bands)."""
     progress = progress or Progress()
     validity = assess_scene(info, range(1, info.band_count + 1), mask_path, options, budget, progress)
     validity.report(progress, os.path.basename(info.path))
-    matrix, notes = fill_bad_model_bands(matrix, validity, info)
+    usable = np.array([band not in validity.bad_bands for band in range(1, info.band_count + 1)])
+    matrix, notes = fill_bad_model_bands(matrix_for(usable), validity, info)
     for note in notes:
         progress.info(note)
     used = np.flatnonzero(np.any(matrix != 0, axis=0))

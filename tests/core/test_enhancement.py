@@ -378,17 +378,19 @@ def test_spectral_tiles_never_thinner_than_the_exported_minimum(tmp_path, models
     np.testing.assert_allclose(band_values(spectral)[0], expected, atol=1e-5 * max(1.0, expected.max()))
 
 
-def test_automatic_choice_reads_the_most_bands_the_raster_has(tmp_path):
+def test_automatic_choice_reads_the_most_of_the_spectrum(tmp_path):
     sets = {name: ExportedModelSet(tmp_path, bands=bands, band_mode=mode, name=name).spectral_path
             for name, bands, mode in (("b4", 4, "first"), ("b8", 8, "first"), ("b8r", 8, "resample"),
                                       ("b6r", 6, "resample"))}
     paths = list(sets.values())
-    assert shipped_model_for(4, paths) == sets["b4"]
-    assert shipped_model_for(7, paths) == sets["b6r"]        # the most bands without inventing any
-    assert shipped_model_for(8, paths) == sets["b8"]         # a tie goes to the published "first" mode
-    assert shipped_model_for(500, paths) == sets["b8"]
-    with pytest.raises(InputError, match="3 bands, and every shipped model reads at least 4"):
-        shipped_model_for(3, paths)
+    assert shipped_model_for(4, paths) == sets["b4"]     # every set keeps all 4 bands; b4 interpolates none
+    assert shipped_model_for(7, paths) == sets["b8r"]    # all 7 bands kept (b6r would merge some)
+    assert shipped_model_for(8, paths) == sets["b8"]     # a tie goes to the published "first" mode
+    assert shipped_model_for(500, paths) == sets["b8r"]  # the whole spectrum, not its first 8 bands
+    assert shipped_model_for(3, paths) == sets["b6r"]    # fewer bands than any set: the fewest interpolated
+    with pytest.raises(InputError, match="3 bands, and no shipped model set can read it .*b4 at least 4; b8 at "
+                                         "least 8"):
+        shipped_model_for(3, [sets["b4"], sets["b8"]])
     with pytest.raises(InputError, match="No model is shipped"):
         shipped_model_for(8, [])
 

@@ -36,6 +36,20 @@ def test_resample_uses_wavelengths_when_every_band_has_one():
     np.testing.assert_allclose(by_position[:, 0, 0], [400, 450, 500, 700, 900])
 
 
+def test_resample_spreads_over_the_good_bands_only():
+    wavelengths = [400.0 + 10 * band for band in range(12)]  # 400-510 nm
+    usable = [False] + [True] * 5 + [False, False] + [True] * 3 + [False]  # bad: 400, 460, 470, 510 nm
+    matrix = band_matrix(12, 6, "resample", wavelengths, usable=usable)
+    assert not matrix[:, ~np.array(usable)].any()  # no model band reads a bad band
+    cube = np.array(wavelengths)[:, None, None] * np.ones((1, 1, 1))
+    # 410-500 nm, the good range; 464 nm lies in the gap and is interpolated between 450 and 480 nm.
+    np.testing.assert_allclose(to_model_bands(cube, matrix)[:, 0, 0], np.linspace(410, 500, 6))
+    by_number = band_matrix(12, 3, "resample", usable=usable)
+    np.testing.assert_allclose(by_number @ np.arange(12.0), [1, 5.5, 10])
+    with pytest.raises(InputError, match="at least 2 good bands"):
+        band_matrix(12, 3, "resample", usable=[True] + [False] * 11)
+
+
 def test_resample_rows_are_convex_weights():
     matrix = band_matrix(37, 50, "resample")
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
