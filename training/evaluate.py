@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 from osgeo import gdal
@@ -29,13 +29,15 @@ Detector = Callable[[str, str], object]
 # fusion rule (sum, or the product rule at 50 bands); fers-spectral / fers-spatial: RX on x + spe_f / x + spa_f
 # alone; fers-local: local RX on x + spa_f + spe_f. Local detectors use the plugin's default windows and rule.
 RX_DETECTORS = {"rx": RxOptions(detector="global"), "rx-local": RxOptions(detector="local")}
-FERS_DETECTORS = ("fers", "fers-spectral", "fers-spatial", "fers-local")
+# fers-ensemble: the mean of the 0-1 scaled "fers" maps of every model set given (a random ensemble's baseline).
+FERS_DETECTORS = ("fers", "fers-spectral", "fers-spatial", "fers-local", "fers-ensemble")
 DETECTORS = tuple(RX_DETECTORS) + FERS_DETECTORS
 
 
-def make_detector(name: str, models: Sequence[str] = ()) -> Detector:
+def make_detector(name: str, models: Sequence[str] = (), fusion: Optional[str] = None) -> Detector:
     """The named detector as the plugin runs it. FERS detectors run, on each scene, the model set the plugin's
-    default (automatic) choice takes among ``models`` (spectral files; default: the shipped sets)."""
+    default (automatic) choice takes among ``models`` (spectral files; default: the shipped sets); ``fusion``
+    overrides the models' own rule ("sum" or "product")."""
     if name in RX_DETECTORS:
         return lambda scene, output: detect_rx(scene, output, RX_DETECTORS[name])
     if not (models or shipped_models()):
@@ -43,13 +45,38 @@ def make_detector(name: str, models: Sequence[str] = ()) -> Detector:
 
     def run(scene: str, output: str):
         model = shipped_model_for(describe_raster(scene).band_count, models or None)
-        return detect_fers(scene, output, model, FersOptions(detector=name))
-    return run
+        return detect_fers(scene, output, model, FersOptions(detector=name, fusion=fusion))
+
+    def ensemble(scene: str, output: str):
+        maps = []
+        for index, model in enumerate(models):
+            member = f"{output}.member{index}.tif"
+            detect_fers(scene, member, model, FersOptions(fusion=fusion, scale_scores=True))
+            maps.append(read_first_band(member).astype(np.float64))
+            os.remove(member)
+        mean = np.mean(maps, axis=0)
+        mean[np.any([scores == OUTPUT_NODATA for scores in maps], axis=0)] = OUTPUT_NODATA
+        write_scores(output, mean)
+    if name == "fers-ensemble" and not models:
+        raise SystemExit("The fers-ensemble detector averages the model sets given with --model: pass several.")
+    return ensemble if name == "fers-ensemble" else run
+
+
+def write_scores(path: str, scores_hw: np.ndarray) -> None:
+    """A single-band Float32 GeoTIFF of scores (OUTPUT_NODATA where invalid)."""
+    with gdal_errors_as_exceptions():
+        dataset = gdal.GetDriverByName("GTiff").Create(path, scores_hw.shape[1], scores_hw.shape[0], 1,
+                                                       gdal.GDT_Float32)
+        dataset.GetRasterBand(1).WriteArray(scores_hw.astype(np.float32))
+        dataset.GetRasterBand(1).SetNoDataValue(OUTPUT_NODATA)
+        dataset = None
 
 
 def runnable_detectors(models: Sequence[str] = ()) -> List[str]:
     """Every detector that can run: the FERS ones only when a model is given or shipped."""
-    return list(DETECTORS) if (models or shipped_models()) else list(RX_DETECTORS)
+    if not (models or shipped_models()):
+        return list(RX_DETECTORS)
+    return [name for name in DETECTORS if name != "fers-ensemble" or len(models) > 1]
 
 
 @dataclass
@@ -86,8 +113,9 @@ def evaluate_scene(detector: Detector, folder: str, name: str, workdir: str) -> 
     return SceneResult(name, roc_auc(scores[valid], labels[valid]), seconds)
 
 
-def evaluate(detector_name: str, folder: str, models: Sequence[str] = ()) -> List[SceneResult]:
-    detector = make_detector(detector_name, models)
+def evaluate(detector_name: str, folder: str, models: Sequence[str] = (), fusion: Optional[str] = None
+             ) -> List[SceneResult]:
+    detector = make_detector(detector_name, models, fusion)
     names = labelled_scenes(folder)
     if not names:
         raise SystemExit(f"No NAME.tif + NAME_gt.tif pairs found in {folder}.")
@@ -118,9 +146,10 @@ def main(argv=None) -> int:
     parser.add_argument("--detector", required=True, choices=DETECTORS)
     parser.add_argument("--model", nargs="+", default=[], help="FERS model sets (.spectral.onnx files); each scene "
                         "gets the one reading most of its bands, as the plugin chooses; default: the shipped sets")
+    parser.add_argument("--fusion", choices=("sum", "product"), help="override the models' fusion rule")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
-    results = evaluate(args.detector, args.scenes, args.model)
+    results = evaluate(args.detector, args.scenes, args.model, args.fusion)
     print(format_table(args.detector, results))
     if args.json:
         with open(args.json, "w") as handle:

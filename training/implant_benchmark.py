@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from osgeo import gdal
@@ -86,9 +86,11 @@ def write_like(path: str, template_path: str, cube_bhw: np.ndarray) -> None:
 
 
 def run(folder: str, detectors: Sequence[str], draws: int, seed: int, models: Sequence[str] = (),
-        hosts: Sequence[str] = ()) -> Dict[str, List[float]]:
+        hosts: Sequence[str] = (), strengths: Sequence[float] = (), fusion: Optional[str] = None
+        ) -> Dict[str, List[float]]:
     """AUC of each detector on the same ``draws`` implanted scenes; implants go into the ``hosts`` scenes (by
-    name; default all), donors are any other scene of the folder."""
+    name; default all), donors are any other scene of the folder. ``strengths``: draw k mixes its implants at
+    the fraction strengths[k % len] (sub-pixel targets of several strengths), else at 10-50%."""
     paths = scene_paths(folder)
     if len(paths) < 2:
         raise SystemExit(f"{folder} needs at least two scenes (one donates the foreign spectra).")
@@ -99,7 +101,7 @@ def run(folder: str, detectors: Sequence[str], draws: int, seed: int, models: Se
     host_indices = [index for index, name in enumerate(names) if not hosts or name in hosts]
     rng = np.random.default_rng(seed)
     results: Dict[str, List[float]] = {name: [] for name in detectors}
-    runners = {name: make_detector(name, models) for name in detectors}
+    runners = {name: make_detector(name, models, fusion) for name in detectors}
     cubes = {path: read_cube(path) for path in paths}
     with tempfile.TemporaryDirectory(prefix="fers-implant-") as workdir:
         for draw in range(draws):
@@ -107,7 +109,9 @@ def run(folder: str, detectors: Sequence[str], draws: int, seed: int, models: Se
             donor = rng.choice([index for index in range(len(paths)) if index != host])
             truth_path = paths[host][:-4] + "_gt.tif"
             known = read_first_band(truth_path) == 1 if os.path.exists(truth_path) else None
-            sample = implant(cubes[paths[host]], cubes[paths[donor]], rng, known_anomalies_hw=known)
+            fractions = (strengths[draw % len(strengths)],) * 2 if strengths else (0.1, 0.5)
+            sample = implant(cubes[paths[host]], cubes[paths[donor]], rng, fraction_range=fractions,
+                             known_anomalies_hw=known)
             scene_path = os.path.join(workdir, f"draw{draw}.tif")
             write_like(scene_path, paths[host], sample.cube_bhw)
             for name in detectors:
@@ -135,11 +139,15 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hosts", default="", help="comma-separated scene names to implant into (default all)")
+    parser.add_argument("--strengths", default="", help="comma-separated mixing fractions, one per draw in turn "
+                        "(default: each implant 10-50%%)")
+    parser.add_argument("--fusion", choices=("sum", "product"), help="override the models' fusion rule")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    strengths = [float(value) for value in args.strengths.split(",") if value]
     results = run(args.scenes, args.detectors, args.draws, args.seed, args.model,
-                  [name for name in args.hosts.split(",") if name])
+                  [name for name in args.hosts.split(",") if name], strengths, args.fusion)
     print(f"{args.draws} implant draws into {args.scenes} (seed {args.seed}), {time.perf_counter() - started:.0f} s")
     for name in args.detectors:
         print(f"  {name:<16} AUC {interval(results[name])}")
@@ -147,9 +155,14 @@ def main(argv=None) -> int:
     for name in args.detectors[1:]:
         difference = np.subtract(results[name], results[baseline])
         print(f"  {name} - {baseline}: {interval(difference)} (paired)")
+    for strength in strengths:
+        chosen = [draw % len(strengths) == strengths.index(strength) for draw in range(args.draws)]
+        print(f"  strength {strength:g}: " + ", ".join(
+            f"{name} {interval(np.asarray(results[name])[chosen])}" for name in args.detectors))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"draws": args.draws, "seed": args.seed, "auc": results}, handle, indent=2)
+            json.dump({"draws": args.draws, "seed": args.seed, "strengths": strengths, "auc": results}, handle,
+                      indent=2)
     return 0
 
 

@@ -19,7 +19,7 @@ from fers_qgis.core.enhancement import blend_window, reflect_padding, tile_start
 from fers_qgis.core.raster import describe_raster
 from fers_qgis.core.spectral import NORMALISATION_SCALE, MinMaxNormaliser, band_matrix, to_model_bands
 
-from .export import fusion_for, load_run
+from .export import FUSION, load_run
 
 DETECTORS = ("fers", "fers-spectral", "fers-spatial")
 
@@ -92,9 +92,10 @@ def _as_stored(cube_bhw: np.ndarray) -> np.ndarray:
 def fers_scores(cube_bhw: np.ndarray, valid_hw: np.ndarray, enhancer: torch.nn.Module, student: torch.nn.Module,
                 bands: int, band_mode: str, tile: int, detector: str = "fers",
                 wavelengths_nm: Optional[Sequence[Optional[float]]] = None, normalisation: str = "minmax",
-                model_wavelengths_nm: Sequence[float] = ()) -> np.ndarray:
-    """Anomaly scores of a scene: RX on x + spa_f + spe_f (the product of the scaled RX maps of x + spa_f and
-    x + spe_f at 50 bands), or on one branch's cube for the single-branch detectors."""
+                model_wavelengths_nm: Sequence[float] = (), fusion: str = FUSION) -> np.ndarray:
+    """Anomaly scores of a scene by the ``fusion`` rule (exported models': FUSION): the product of the scaled RX
+    maps of x + spa_f and x + spe_f, or RX on x + spa_f + spe_f ("sum"); or RX on one branch's cube for the
+    single-branch detectors."""
     x_bhw = model_input(cube_bhw, valid_hw, bands, band_mode, wavelengths_nm, normalisation=normalisation,
                         model_wavelengths_nm=model_wavelengths_nm)
     x = x_bhw.astype(np.float64)
@@ -104,7 +105,7 @@ def fers_scores(cube_bhw: np.ndarray, valid_hw: np.ndarray, enhancer: torch.nn.M
     if detector == "fers-spatial":
         return rx_scores(_as_stored(x + spatial), valid_hw)
     spectral = spectral_features(enhancer, x_bhw)
-    if fusion_for(bands) == "product":
+    if fusion == "product":
         return (_scaled(rx_scores(_as_stored(x + spatial), valid_hw))
                 * _scaled(rx_scores(_as_stored(x + spectral), valid_hw)))
     return rx_scores(_as_stored(x + spatial + spectral), valid_hw)

@@ -35,13 +35,18 @@ def test_fers_detectors_run_a_given_model_through_the_core(tmp_path, capsys):
                 str(scenes / "gamma.tif"), str(scenes / "gamma_gt.tif"))
     (tmp_path / "model").mkdir()
     model = ExportedModelSet(tmp_path / "model", bands=8)
-    assert evaluate.runnable_detectors([model.spectral_path]) == list(evaluate.DETECTORS)
+    assert evaluate.runnable_detectors([model.spectral_path]) == [
+        name for name in evaluate.DETECTORS if name != "fers-ensemble"]
+    assert evaluate.runnable_detectors([model.spectral_path] * 2) == list(evaluate.DETECTORS)
+    results = {}
     for detector in evaluate.FERS_DETECTORS:
         report = tmp_path / f"{detector}.json"
         assert evaluate.main(["--scenes", str(scenes), "--detector", detector, "--model", model.spectral_path,
-                              "--json", str(report)]) == 0
-        result = json.loads(report.read_text())
+                              model.spectral_path, "--json", str(report)]) == 0
+        results[detector] = result = json.loads(report.read_text())
         assert result["detector"] == detector and 0.5 < result["mean_auc"] <= 1.0
+    # An ensemble of one model twice ranks pixels as that model does.
+    assert results["fers-ensemble"]["mean_auc"] == pytest.approx(results["fers"]["mean_auc"], abs=1e-6)
 
 
 def test_fers_detector_without_any_model_says_what_to_pass(monkeypatch):

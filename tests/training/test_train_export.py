@@ -110,7 +110,7 @@ def test_metadata_round_trips(trained):
     spatial = ModelMetadata.from_metadata_props({p.key: p.value for p in spatial_model.metadata_props})
     assert (spectral.branch, spectral.bands, spectral.band_mode, spectral.halo, spectral.tile_size) == (
         "spectral", BANDS, "first", 4, 0)
-    assert (spatial.branch, spatial.tile_size, spatial.fusion) == ("spatial", 64, "sum")
+    assert (spatial.branch, spatial.tile_size, spatial.fusion) == ("spatial", 64, "product")
     assert spectral.companion == os.path.basename(trained["spatial"])
     assert spectral.normalisation_scale == pytest.approx(0.1)
     # New runs use the robust range; the synthetic scenes share one band set, so its wavelengths are recorded.
@@ -129,7 +129,7 @@ def test_metadata_round_trips(trained):
 
 
 def test_fusion_rule_and_stage_check(trained):
-    assert export.fusion_for(50) == "product" and export.fusion_for(100) == "sum"
+    assert export.FUSION == "product"
     with pytest.raises(ValueError, match="student"):
         export.load_run(str(trained["teacher"]))
 
