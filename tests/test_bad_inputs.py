@@ -4,6 +4,7 @@ import os
 import random
 import re
 import stat
+import zipfile
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ pytest.importorskip("torch", reason="the FERS cases export a small model with to
 pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
 
 import processing  # noqa: E402
-from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback  # noqa: E402
+from qgis.core import (QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback,  # noqa: E402
+                       QgsRasterLayer)
 
 from tests.fers_models import ExportedModelSet  # noqa: E402
 from tests.helpers import TEST_GEOTRANSFORM, read_raster, same_crs, write_raster  # noqa: E402
@@ -402,4 +404,43 @@ def test_an_envi_header_chosen_as_input_names_the_data_file(tmp_path):
     dataset = None
     with pytest.raises(QgsProcessingException, match=r"ENVI header; choose the data file .*in\.img"):
         processing.run(RX, {"INPUT": str(tmp_path / "in.hdr"), "OUTPUT": str(tmp_path / "out.tif")})
+    assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs of issue 21: rasters inside a ZIP, masks covering part of the scene, real data equal to nodata.
+
+
+def zipped(folder, *paths) -> str:
+    """A ZIP of ``paths`` (as many portals deliver); returns the ZIP's path."""
+    archive = os.path.join(str(folder), "in_delivery.zip")
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in paths:
+            bundle.write(path, os.path.basename(path))
+    return archive
+
+
+@pytest.mark.parametrize("given_as", ["path", "layer"])
+def test_a_raster_inside_a_zip_is_read_in_place(given_as, tmp_path):
+    cube = spiked(4, 20, 20, spike_band=1)
+    scene = write_raster(tmp_path / "in_scene.tif", cube)
+    mask = np.ones((20, 20), np.uint8)
+    mask[0, :] = 0
+    mask_path = write_raster(tmp_path / "in_mask.tif", mask)
+    archive = zipped(tmp_path, scene, mask_path)
+    source = f"/vsizip/{archive}/in_scene.tif"
+    value = QgsRasterLayer(source, "scene", "gdal") if given_as == "layer" else source
+    result = processing.run(RX, {"INPUT": value, "MASK": f"/vsizip/{archive}/in_mask.tif",
+                                 "OUTPUT": str(tmp_path / "out.tif")})
+    zipped_scores = read_raster(result["OUTPUT"]).cube_bhw[0]
+    (tmp_path / "out.tif").unlink()
+    plain = scores_of(RX, scene, tmp_path, MASK=mask_path)
+    np.testing.assert_array_equal(zipped_scores, plain)
+    assert (zipped_scores[0] == NODATA_OUT).all() and np.unravel_index(zipped_scores.argmax(), (20, 20)) == (5, 6)
+
+
+def test_a_wrong_path_inside_a_zip_is_refused_with_the_path(tmp_path):
+    archive = zipped(tmp_path, write_raster(tmp_path / "in_scene.tif", noise(4, 9, 9)))
+    with pytest.raises(QgsProcessingException, match=r"GDAL cannot open .*in_delivery\.zip/other\.tif"):
+        processing.run(RX, {"INPUT": f"/vsizip/{archive}/other.tif", "OUTPUT": str(tmp_path / "out.tif")})
     assert leftovers(tmp_path) == []
