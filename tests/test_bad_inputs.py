@@ -327,20 +327,38 @@ def test_undeclared_zero_fill_is_left_out_and_counted_unless_turned_off(switch, 
     assert ("100 pixels hold one value in every band (0)" in log) == switch
 
 
-def test_a_shifted_mask_on_another_grid_is_resampled_onto_the_input_grid(tmp_path):
+@pytest.mark.parametrize("extent", ["same size, shifted", "smaller"])
+def test_a_mask_on_another_grid_is_placed_pixel_by_pixel_and_masks_nothing_outside_its_extent(extent, tmp_path):
+    # Before: every input pixel outside the mask's extent silently became nodata.
     cube = noise(4, 30, 40)
     source = write_raster(tmp_path / "in.tif", cube)
     x0, dx, _, y0, _, dy = TEST_GEOTRANSFORM
-    mask = np.ones((30, 40), dtype=np.uint8)
-    mask[0:10, 0:10] = 0
+    rows, columns = (30, 40) if extent == "same size, shifted" else (12, 9)
+    mask = np.ones((rows, columns), dtype=np.uint8)
+    mask[0:10, 0:6] = 0
+    mask[11, 2] = 0
     shifted = (x0 + 5 * dx, dx, 0.0, y0 + 3 * dy, 0.0, dy)  # 5 columns right, 3 rows down
     mask_path = write_raster(tmp_path / "in_mask.tif", mask, geotransform=shifted)
     result, log = run_logged(RX, {"INPUT": source, "MASK": mask_path, "OUTPUT": str(tmp_path / "out.tif")})
     expected_out = np.zeros((30, 40), dtype=bool)
-    expected_out[:3, :] = expected_out[:, :5] = True      # outside the mask raster
-    expected_out[3:13, 5:15] = True                       # its zeros, where they lie on the map
+    expected_out[3:13, 5:11] = True   # the mask's zeros, where they lie on the map
+    expected_out[14, 7] = True
     np.testing.assert_array_equal(read_raster(result["OUTPUT"]).cube_bhw[0] == NODATA_OUT, expected_out)
+    outside = 30 * 40 - min(rows, 27) * min(columns, 35)
     assert "resampled onto the input's grid" in log
+    assert "The mask raster masked out 61 pixels (its zeros)" in log
+    assert f"{outside} input pixels lie outside the mask raster's extent: they are not masked" in log
+
+
+def test_a_mask_nodata_value_masks_out_and_is_counted_apart_from_its_zeros(tmp_path):
+    source = write_raster(tmp_path / "in.tif", noise(4, 20, 20))
+    mask = np.ones((20, 20), dtype=np.uint8)
+    mask[0, :] = 0
+    mask[1, :5] = 255
+    result, log = run_logged(RX, {"INPUT": source, "MASK": write_raster(tmp_path / "in_mask.tif", mask, nodata=255),
+                                  "OUTPUT": str(tmp_path / "out.tif")})
+    np.testing.assert_array_equal(read_raster(result["OUTPUT"]).cube_bhw[0] == NODATA_OUT, mask != 1)
+    assert "masked out 20 pixels (its zeros) and 5 pixels (its nodata value 255)" in log
 
 
 @pytest.mark.parametrize("case, message", [

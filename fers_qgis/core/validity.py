@@ -51,7 +51,7 @@ class SceneValidity:
     fill_pixels: int = 0                                    # removed by the undeclared-fill rule
     fill_values: Tuple[float, ...] = ()                     # their values, most frequent first
     gdal_masked_pixels: int = 0                             # removed by GDAL's mask or the mask raster
-    mask_note: Optional[str] = None                         # how the mask raster was placed on the grid
+    mask_note: Optional[str] = None                         # how the mask raster was placed, what it removed
 
     @property
     def good_bands(self) -> Tuple[int, ...]:
@@ -152,7 +152,7 @@ def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str
                 observe(cube_bhw, valid_everywhere_hw)
     finally:
         reader.close()
-    validity = SceneValidity(bands, mask_note=reader.mask_note)
+    validity = SceneValidity(bands, mask_note=reader.mask.report() if reader.mask is not None else None)
     validity.gdal_masked_pixels = info.width * info.height - tally.allowed
     validity.fill_pixels = sum(tally.fill_counts.values())
     by_frequency = sorted(tally.fill_counts.items(), key=lambda item: -item[1])
