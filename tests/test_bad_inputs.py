@@ -462,3 +462,19 @@ def test_a_wrong_path_inside_a_zip_is_refused_with_the_path(tmp_path):
     with pytest.raises(QgsProcessingException, match=r"GDAL cannot open .*in_delivery\.zip/other\.tif"):
         processing.run(RX, {"INPUT": f"/vsizip/{archive}/other.tif", "OUTPUT": str(tmp_path / "out.tif")})
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("order", [("band", "y", "x"), ("y", "x", "band"), ("band", "x", "y")])
+def test_a_cf_netcdf_cube_scores_like_the_same_cube_as_geotiff(order, tmp_path):
+    # Before: rows stored south to north (or a (band, x, y) cube) were scored misplaced, as noise against truth.
+    pytest.importorskip("netCDF4", reason="building the NetCDF cube needs netCDF4 (Debian python3-netcdf4)")
+    from tests.product_files import write_cf_cube
+
+    cube = spiked(5, 20, 24, spike_band=2)
+    netcdf = write_cf_cube(tmp_path / "in_cube.nc", cube, order, north_up=False)
+    result = processing.run(RX, {"INPUT": netcdf, "OUTPUT": str(tmp_path / "out.tif")})
+    written = read_raster(result["OUTPUT"])
+    (tmp_path / "out.tif").unlink()
+    np.testing.assert_allclose(written.cube_bhw[0], scores_of(RX, write_raster(tmp_path / "in.tif", cube), tmp_path),
+                               rtol=1e-5)
+    assert written.geotransform == pytest.approx(TEST_GEOTRANSFORM)

@@ -138,7 +138,7 @@ def _check_band_axis(dataset: gdal.Dataset, path: str) -> None:
         f"{import_command(path if is_product else 'PRODUCT.nc')}")
 
 
-def _stated_nanometres_per_unit(units: str) -> Optional[float]:
+def stated_nanometres_per_unit(units: str) -> Optional[float]:
     """1000 where the units text names micrometres, 1 where it names nanometres, else None (ENVI's "Unknown")."""
     units = units.strip().lower()
     if units.startswith(("micro", "um", "µm")):
@@ -151,7 +151,7 @@ def _stated_nanometres_per_unit(units: str) -> Optional[float]:
 def nanometres_per_unit(wavelengths: Sequence[float], units: str) -> float:
     """1000 for wavelengths in micrometres, 1 for nanometres: by the units text where it names either, else by
     magnitude (a list whose largest value is below 30 is in micrometres)."""
-    stated = _stated_nanometres_per_unit(units)
+    stated = stated_nanometres_per_unit(units)
     if stated is not None:
         return stated
     return 1000.0 if max(wavelengths, default=0) < 30 else 1.0
@@ -176,7 +176,7 @@ def _wavelengths_nm(bands: Sequence[gdal.Band]) -> Tuple[Optional[float], ...]:
     """Band centre wavelengths in nanometres, None where a band has none: a band's own units where it names them,
     else (no units, ENVI's "Unknown") the product importer's rule over all such bands: by their magnitude."""
     written = [_band_wavelength(band) for band in bands]
-    unitless = [value for value, units in written if value is not None and _stated_nanometres_per_unit(units) is None]
+    unitless = [value for value, units in written if value is not None and stated_nanometres_per_unit(units) is None]
     return tuple(None if value is None else value * nanometres_per_unit(unitless, units) for value, units in written)
 
 
