@@ -245,6 +245,31 @@ def test_water_bands_of_real_zeros_under_nodata_zero_are_left_out_not_the_pixels
     assert re.search(r"bands 6-7 \(NaN or nodata \(0\) on [78]\d% of the pixels", log)
 
 
+def test_real_zeros_scattered_over_many_water_bands_leave_those_bands_out_not_the_pixels(tmp_path):
+    # Before: each water band held real zeros on 1% of the pixels (under the 5% bad-band share), so no band was
+    # bad, yet together they silently dropped ~11% of the scene's pixels.
+    cube = noise(40, 40, 40, dtype=np.float64) * 10
+    zeros = np.random.default_rng(5).random((12, 40, 40)) < 0.01
+    cube[20:32][zeros] = 0
+    source = write_raster(tmp_path / "in.tif", cube, nodata=0, dtype=gdal.GDT_Int16)
+    result, log = run_logged(RX, {"INPUT": source, "OUTPUT": str(tmp_path / "out.tif")})
+    assert (read_raster(result["OUTPUT"]).cube_bhw[0] != NODATA_OUT).all()
+    assert re.search(r"bands 21-32 \(NaN or nodata \(0\) scattered over bands that together would leave out 1\d% "
+                     r"of the pixels", log)
+
+
+def test_pixels_left_out_for_nodata_in_a_few_bands_are_counted_per_band(tmp_path):
+    cube = noise(6, 30, 30)
+    cube[:, :, :3] = -1.0   # declared fill in every band
+    cube[2, 4, 10:20] = -1.0  # a real pixel row under the nodata value in one band: 10 of 810 pixels
+    cube[4, 9, 5:8] = np.nan
+    result, log = run_logged(RX, {"INPUT": write_raster(tmp_path / "in.tif", cube, nodata=-1.0),
+                                  "OUTPUT": str(tmp_path / "out.tif")})
+    assert int((read_raster(result["OUTPUT"]).cube_bhw[0] == NODATA_OUT).sum()) == 90 + 13
+    assert "90 pixels are nodata or NaN in every band" in log
+    assert "pixels per band: band 3: 10, band 5: 3." in log
+
+
 def test_a_band_entirely_nan_is_left_out_and_named(tmp_path):
     cube = spiked(5, 20, 20, spike_band=0)
     cube[2] = np.nan
