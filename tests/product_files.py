@@ -144,7 +144,8 @@ def write_cf_cube(path, cube_bhw, order: Sequence[str], north_up=True, lon_lat=F
     coordinates = {"band": ("wavelength", 400.0 + 10 * np.arange(bands)),
                    "y": ("lat" if lon_lat else "y", y_values if north_up else y_values[::-1]),
                    "x": ("lon" if lon_lat else "x", x0 + dx * (np.arange(columns) + 0.5))}
-    stored = np.transpose(cube_bhw if north_up else cube_bhw[:, ::-1], [["band", "y", "x"].index(axis) for axis in order])
+    stored_bhw = cube_bhw if north_up else cube_bhw[:, ::-1]
+    stored = np.transpose(stored_bhw, [["band", "y", "x"].index(axis) for axis in order])
     dataset = netCDF4.Dataset(str(path), "w", format="NETCDF4")
     names = [coordinates[axis][0] if named else f"d{index}" for index, axis in enumerate(order)]
     for name, size in zip(names, stored.shape):

@@ -10,7 +10,9 @@ community makes it (ENVI and EnMAP-Box bad-band lists, product quality flags): b
    - one value over every valid pixel (constant);
    - invalid (nodata or NaN) on more than ``BAD_BAND_INVALID_SHARE`` of the pixels that are otherwise valid
      (valid in at least half of the bands): e.g. int16 reflectance declaring nodata=0 whose water-absorption
-     bands hold real zeros.
+     bands hold real zeros;
+   - nodata (or NaN) scattered over real pixels of several bands, each under that share but together over it:
+     those bands, worst first (``_leave_out_scattered_nodata_bands``).
 2. **Pixels** are decided on the remaining bands by ``BlockReader``: GDAL's mask (internal or .msk mask, alpha),
    the mask raster, NaN/Inf and nodata in any remaining band, and (on by default) undeclared fill: one value in
    every band.
@@ -56,7 +58,7 @@ class SceneValidity:
     gdal_masked_pixels: int = 0                             # removed by GDAL's mask or the mask raster
     mask_note: Optional[str] = None                         # how the mask raster was placed, what it removed
     invalid_everywhere: int = 0                             # nodata or NaN in every band
-    band_losses: Dict[int, int] = field(default_factory=dict)  # good band -> pixels it alone may leave out
+    band_losses: Dict[int, int] = field(default_factory=dict)  # good band -> otherwise valid pixels it leaves out
 
     @property
     def good_bands(self) -> Tuple[int, ...]:
@@ -194,6 +196,7 @@ class _WindowJudgement:
 
 def _judge_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndarray, examined: np.ndarray,
                   detect_fill: bool) -> _WindowJudgement:
+    """The tests of one window, shared by the scan and the count of scattered nodata."""
     valid_bhw = np.empty(cube_bhw.shape, dtype=bool)
     for index, plane in enumerate(cube_bhw):
         valid_bhw[index] = reader.band_valid(index, plane) & allowed_hw
