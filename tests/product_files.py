@@ -6,10 +6,12 @@ which source pixel and band landed where. Builders need netCDF4 / h5py (Debian p
 """
 import os
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 from osgeo import gdal, osr
+
+from tests.helpers import TEST_EPSG, TEST_GEOTRANSFORM
 
 EMIT_FILL = -9999.0
 EMIT_GEOTRANSFORM = (-117.5, 0.0005, 0.0, 35.2, 0.0, -0.0005)
@@ -123,6 +125,51 @@ def write_netcdf_cube(path, cube, dimensions: Tuple[str, str, str], variable="re
         values = dataset.createVariable("wavelengths", "f4", (dimensions[2],))
         values.units = "nm"
         values[:] = wavelengths
+    dataset.close()
+    return str(path)
+
+
+def write_cf_cube(path, cube_bhw, order: Sequence[str], north_up=True, lon_lat=False, named=True,
+                  variable="reflectance") -> str:
+    """A CF NetCDF cube as xarray's to_netcdf and L2 processors write it: ``cube_bhw`` stored in ``order`` (a
+    permutation of "band", "y", "x"), with coordinate variables wavelength (nm), y and x (CF axis and
+    standard_name; pixel centres of TEST_GEOTRANSFORM's grid, y ascending unless ``north_up``) and a grid mapping
+    (EPSG:TEST_EPSG); ``lon_lat`` names them lat / lon on a WGS 84 grid; ``named=False`` names the dimensions
+    d0, d1, d2 without coordinate variables."""
+    import netCDF4
+
+    bands, rows, columns = cube_bhw.shape
+    x0, dx, _, y0, _, dy = (12.0, 1e-3, 0, 45.0, 0, -1e-3) if lon_lat else TEST_GEOTRANSFORM
+    y_values = y0 + dy * (np.arange(rows) + 0.5)
+    coordinates = {"band": ("wavelength", 400.0 + 10 * np.arange(bands)),
+                   "y": ("lat" if lon_lat else "y", y_values if north_up else y_values[::-1]),
+                   "x": ("lon" if lon_lat else "x", x0 + dx * (np.arange(columns) + 0.5))}
+    stored_bhw = cube_bhw if north_up else cube_bhw[:, ::-1]
+    stored = np.transpose(stored_bhw, [["band", "y", "x"].index(axis) for axis in order])
+    dataset = netCDF4.Dataset(str(path), "w", format="NETCDF4")
+    names = [coordinates[axis][0] if named else f"d{index}" for index, axis in enumerate(order)]
+    for name, size in zip(names, stored.shape):
+        dataset.createDimension(name, size)
+    if named:
+        for axis, (name, values) in coordinates.items():
+            created = dataset.createVariable(name, "f8", (name,))
+            created[:] = values
+            if axis == "band":
+                created.units, created.standard_name = "nm", "radiation_wavelength"
+            else:
+                created.axis = axis.upper()
+                created.standard_name = {"x": "longitude", "y": "latitude"}[axis] if lon_lat else \
+                    f"projection_{axis}_coordinate"
+                created.units = ("degrees_east" if axis == "x" else "degrees_north") if lon_lat else "m"
+    cube = dataset.createVariable(variable, "f4", names, fill_value=EMIT_FILL)
+    cube[:] = stored
+    if named and not lon_lat:
+        reference = osr.SpatialReference()
+        reference.ImportFromEPSG(TEST_EPSG)
+        mapping = dataset.createVariable("spatial_ref", "i4")
+        mapping.crs_wkt = mapping.spatial_ref = reference.ExportToWkt()
+        mapping.grid_mapping_name = "transverse_mercator"
+        cube.grid_mapping = "spatial_ref"
     dataset.close()
     return str(path)
 

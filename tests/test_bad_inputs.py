@@ -4,6 +4,7 @@ import os
 import random
 import re
 import stat
+import zipfile
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ pytest.importorskip("torch", reason="the FERS cases export a small model with to
 pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
 
 import processing  # noqa: E402
-from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback  # noqa: E402
+from qgis.core import (QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback,  # noqa: E402
+                       QgsRasterLayer)
 
 from tests.fers_models import ExportedModelSet  # noqa: E402
 from tests.helpers import TEST_GEOTRANSFORM, read_raster, same_crs, write_raster  # noqa: E402
@@ -243,6 +245,31 @@ def test_water_bands_of_real_zeros_under_nodata_zero_are_left_out_not_the_pixels
     assert re.search(r"bands 6-7 \(NaN or nodata \(0\) on [78]\d% of the pixels", log)
 
 
+def test_real_zeros_scattered_over_many_water_bands_leave_those_bands_out_not_the_pixels(tmp_path):
+    # Before: each water band held real zeros on 1% of the pixels (under the 5% bad-band share), so no band was
+    # bad, yet together they silently dropped ~11% of the scene's pixels.
+    cube = noise(40, 40, 40, dtype=np.float64) * 10
+    zeros = np.random.default_rng(5).random((12, 40, 40)) < 0.01
+    cube[20:32][zeros] = 0
+    source = write_raster(tmp_path / "in.tif", cube, nodata=0, dtype=gdal.GDT_Int16)
+    result, log = run_logged(RX, {"INPUT": source, "OUTPUT": str(tmp_path / "out.tif")})
+    assert (read_raster(result["OUTPUT"]).cube_bhw[0] != NODATA_OUT).all()
+    assert re.search(r"bands 21-32 \(NaN or nodata \(0\) scattered over bands that together would leave out 1\d% "
+                     r"of the pixels", log)
+
+
+def test_pixels_left_out_for_nodata_in_a_few_bands_are_counted_per_band(tmp_path):
+    cube = noise(6, 30, 30)
+    cube[:, :, :3] = -1.0   # declared fill in every band
+    cube[2, 4, 10:20] = -1.0  # a real pixel row under the nodata value in one band: 10 of 810 pixels
+    cube[4, 9, 5:8] = np.nan
+    result, log = run_logged(RX, {"INPUT": write_raster(tmp_path / "in.tif", cube, nodata=-1.0),
+                                  "OUTPUT": str(tmp_path / "out.tif")})
+    assert int((read_raster(result["OUTPUT"]).cube_bhw[0] == NODATA_OUT).sum()) == 90 + 13
+    assert "90 pixels are nodata or NaN in every band" in log
+    assert "pixels per band: band 3: 10, band 5: 3." in log
+
+
 def test_a_band_entirely_nan_is_left_out_and_named(tmp_path):
     cube = spiked(5, 20, 20, spike_band=0)
     cube[2] = np.nan
@@ -325,20 +352,38 @@ def test_undeclared_zero_fill_is_left_out_and_counted_unless_turned_off(switch, 
     assert ("100 pixels hold one value in every band (0)" in log) == switch
 
 
-def test_a_shifted_mask_on_another_grid_is_resampled_onto_the_input_grid(tmp_path):
+@pytest.mark.parametrize("extent", ["same size, shifted", "smaller"])
+def test_a_mask_on_another_grid_is_placed_pixel_by_pixel_and_masks_nothing_outside_its_extent(extent, tmp_path):
+    # Before: every input pixel outside the mask's extent silently became nodata.
     cube = noise(4, 30, 40)
     source = write_raster(tmp_path / "in.tif", cube)
     x0, dx, _, y0, _, dy = TEST_GEOTRANSFORM
-    mask = np.ones((30, 40), dtype=np.uint8)
-    mask[0:10, 0:10] = 0
+    rows, columns = (30, 40) if extent == "same size, shifted" else (12, 9)
+    mask = np.ones((rows, columns), dtype=np.uint8)
+    mask[0:10, 0:6] = 0
+    mask[11, 2] = 0
     shifted = (x0 + 5 * dx, dx, 0.0, y0 + 3 * dy, 0.0, dy)  # 5 columns right, 3 rows down
     mask_path = write_raster(tmp_path / "in_mask.tif", mask, geotransform=shifted)
     result, log = run_logged(RX, {"INPUT": source, "MASK": mask_path, "OUTPUT": str(tmp_path / "out.tif")})
     expected_out = np.zeros((30, 40), dtype=bool)
-    expected_out[:3, :] = expected_out[:, :5] = True      # outside the mask raster
-    expected_out[3:13, 5:15] = True                       # its zeros, where they lie on the map
+    expected_out[3:13, 5:11] = True   # the mask's zeros, where they lie on the map
+    expected_out[14, 7] = True
     np.testing.assert_array_equal(read_raster(result["OUTPUT"]).cube_bhw[0] == NODATA_OUT, expected_out)
+    outside = 30 * 40 - min(rows, 27) * min(columns, 35)
     assert "resampled onto the input's grid" in log
+    assert "The mask raster masked out 61 pixels (its zeros)" in log
+    assert f"{outside} input pixels lie outside the mask raster's extent: they are not masked" in log
+
+
+def test_a_mask_nodata_value_masks_out_and_is_counted_apart_from_its_zeros(tmp_path):
+    source = write_raster(tmp_path / "in.tif", noise(4, 20, 20))
+    mask = np.ones((20, 20), dtype=np.uint8)
+    mask[0, :] = 0
+    mask[1, :5] = 255
+    result, log = run_logged(RX, {"INPUT": source, "MASK": write_raster(tmp_path / "in_mask.tif", mask, nodata=255),
+                                  "OUTPUT": str(tmp_path / "out.tif")})
+    np.testing.assert_array_equal(read_raster(result["OUTPUT"]).cube_bhw[0] == NODATA_OUT, mask != 1)
+    assert "masked out 20 pixels (its zeros) and 5 pixels (its nodata value 255)" in log
 
 
 @pytest.mark.parametrize("case, message", [
@@ -403,3 +448,58 @@ def test_an_envi_header_chosen_as_input_names_the_data_file(tmp_path):
     with pytest.raises(QgsProcessingException, match=r"ENVI header; choose the data file .*in\.img"):
         processing.run(RX, {"INPUT": str(tmp_path / "in.hdr"), "OUTPUT": str(tmp_path / "out.tif")})
     assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs of issue 21: rasters inside a ZIP, masks covering part of the scene, real data equal to nodata.
+
+
+def zipped(folder, *paths) -> str:
+    """A ZIP of ``paths`` (as many portals deliver); returns the ZIP's path."""
+    archive = os.path.join(str(folder), "in_delivery.zip")
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in paths:
+            bundle.write(path, os.path.basename(path))
+    return archive
+
+
+@pytest.mark.parametrize("given_as", ["path", "layer"])
+def test_a_raster_inside_a_zip_is_read_in_place(given_as, tmp_path):
+    cube = spiked(4, 20, 20, spike_band=1)
+    scene = write_raster(tmp_path / "in_scene.tif", cube)
+    mask = np.ones((20, 20), np.uint8)
+    mask[0, :] = 0
+    mask_path = write_raster(tmp_path / "in_mask.tif", mask)
+    archive = zipped(tmp_path, scene, mask_path)
+    source = f"/vsizip/{archive}/in_scene.tif"
+    value = QgsRasterLayer(source, "scene", "gdal") if given_as == "layer" else source
+    result = processing.run(RX, {"INPUT": value, "MASK": f"/vsizip/{archive}/in_mask.tif",
+                                 "OUTPUT": str(tmp_path / "out.tif")})
+    zipped_scores = read_raster(result["OUTPUT"]).cube_bhw[0]
+    (tmp_path / "out.tif").unlink()
+    plain = scores_of(RX, scene, tmp_path, MASK=mask_path)
+    np.testing.assert_array_equal(zipped_scores, plain)
+    assert (zipped_scores[0] == NODATA_OUT).all() and np.unravel_index(zipped_scores.argmax(), (20, 20)) == (5, 6)
+
+
+def test_a_wrong_path_inside_a_zip_is_refused_with_the_path(tmp_path):
+    archive = zipped(tmp_path, write_raster(tmp_path / "in_scene.tif", noise(4, 9, 9)))
+    with pytest.raises(QgsProcessingException, match=r"GDAL cannot open .*in_delivery\.zip/other\.tif"):
+        processing.run(RX, {"INPUT": f"/vsizip/{archive}/other.tif", "OUTPUT": str(tmp_path / "out.tif")})
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("order", [("band", "y", "x"), ("y", "x", "band"), ("band", "x", "y")])
+def test_a_cf_netcdf_cube_scores_like_the_same_cube_as_geotiff(order, tmp_path):
+    # Before: rows stored south to north (or a (band, x, y) cube) were scored misplaced, as noise against truth.
+    pytest.importorskip("netCDF4", reason="building the NetCDF cube needs netCDF4 (Debian python3-netcdf4)")
+    from tests.product_files import write_cf_cube
+
+    cube = spiked(5, 20, 24, spike_band=2)
+    netcdf = write_cf_cube(tmp_path / "in_cube.nc", cube, order, north_up=False)
+    result = processing.run(RX, {"INPUT": netcdf, "OUTPUT": str(tmp_path / "out.tif")})
+    written = read_raster(result["OUTPUT"])
+    (tmp_path / "out.tif").unlink()
+    np.testing.assert_allclose(written.cube_bhw[0], scores_of(RX, write_raster(tmp_path / "in.tif", cube), tmp_path),
+                               rtol=1e-5)
+    assert written.geotransform == pytest.approx(TEST_GEOTRANSFORM)

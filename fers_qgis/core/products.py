@@ -25,7 +25,7 @@ from osgeo import gdal, osr
 from .errors import InputError
 from .progress import Progress
 from .raster import (MASK_NODATA, OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path, nanometres_per_unit,
-                     gdal_errors_as_exceptions)
+                     gdal_errors_as_exceptions, stated_nanometres_per_unit)
 
 EMIT_L2A = "emit-l2a"
 EMIT_L2A_MASK = "emit-l2a-mask"
@@ -60,8 +60,20 @@ BLOCK_BYTES = 64 * 2**20
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _NETCDF_SIGNATURES = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
 _SUBDATASET = re.compile(r'^(?:NETCDF|HDF5):"?(?P<file>.+?)"?:(?P<variable>[^:]+)$', re.IGNORECASE)
-# Dimension names that say "spectral axis", and names that say "spatial axis".
+# Dimension names that say "spectral axis", "x axis" (image columns) and "y axis" (image rows).
 _BAND_DIMENSIONS = re.compile(r"^(bands?|wavelengths?|spectral.*|channels?|wl|lambda|nbands?)$", re.IGNORECASE)
+_X_DIMENSIONS = re.compile(r"^(x|lon|longitude|easting|columns?|cols?|samples?|cross_?track|across_?track|ortho_x)$",
+                           re.IGNORECASE)
+_Y_DIMENSIONS = re.compile(r"^(y|lat|latitude|northing|rows?|lines?|down_?track|along_?track|ortho_y)$",
+                           re.IGNORECASE)
+# CF standard names of a coordinate variable that say which axis it is.
+_STANDARD_NAME_AXES = {"radiation_wavelength": "band", "sensor_band_identifier": "band",
+                       "radiation_frequency": "band", "projection_x_coordinate": "x", "longitude": "x",
+                       "grid_longitude": "x", "projection_y_coordinate": "y", "latitude": "y",
+                       "grid_latitude": "y"}
+BAND, X, Y = "band", "x", "y"
+# Names of dimensions along map coordinates (not image lines or samples, whose coordinates would be indices).
+_MAP_DIMENSIONS = re.compile(r"^(x|y|lon|lat|longitude|latitude|easting|northing)$", re.IGNORECASE)
 _PRISMA_CUBES = "/HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields/{}_Cube"
 
 
@@ -398,13 +410,20 @@ def _as_floats(value) -> List[float]:
 
 
 class _MultidimCube:
-    """A 3-D NetCDF/HDF5 array read as (bands, rows, columns), whatever its stored axis order."""
+    """A 3-D NetCDF/HDF5 array read as (bands, rows, columns), whatever its stored axis order; ``row_axis`` (else
+    the first axis after the bands) is read as the rows, optionally reversed (a south-up grid read north up), and
+    likewise the columns."""
 
-    def __init__(self, array, band_axis: int):
+    def __init__(self, array, band_axis: int, row_axis: Optional[int] = None, flip_rows: bool = False,
+                 flip_columns: bool = False):
         self.array = array
         self.band_axis = band_axis
         sizes = [dimension.GetSize() for dimension in array.GetDimensions()]
-        self.spatial_axes = [axis for axis in range(3) if axis != band_axis]
+        spatial_axes = [axis for axis in range(3) if axis != band_axis]
+        if row_axis is not None:
+            spatial_axes.sort(key=lambda axis: axis != row_axis)
+        self.spatial_axes = spatial_axes
+        self.flips = (flip_rows, flip_columns)
         self.bands = sizes[band_axis]
         self.rows, self.columns = (sizes[axis] for axis in self.spatial_axes)
         fill = array.GetNoDataValueAsDouble()
@@ -417,11 +436,135 @@ class _MultidimCube:
         """cube_bhw (float32) for the given rows and columns, all bands."""
         column_count = self.columns - first_column if column_count is None else column_count
         start, count = [0, 0, 0], [self.bands] * 3
-        start[self.spatial_axes[0]], count[self.spatial_axes[0]] = first_row, row_count
-        start[self.spatial_axes[1]], count[self.spatial_axes[1]] = first_column, column_count
+        for axis, first, number, size, flip in zip(self.spatial_axes, (first_row, first_column),
+                                                   (row_count, column_count), (self.rows, self.columns),
+                                                   self.flips):
+            start[axis], count[axis] = (size - first - number if flip else first), number
         values = np.asarray(self.array.ReadAsArray(array_start_idx=start, count=count))
-        order = [self.band_axis] + self.spatial_axes
-        return np.ascontiguousarray(values.transpose(order), dtype=np.float32)
+        cube_bhw = values.transpose([self.band_axis] + self.spatial_axes)
+        if self.flips[0]:
+            cube_bhw = cube_bhw[:, ::-1]
+        if self.flips[1]:
+            cube_bhw = cube_bhw[:, :, ::-1]
+        return np.ascontiguousarray(cube_bhw, dtype=np.float32)
+
+
+def _dimension_axis(dimension) -> Optional[str]:
+    """BAND, X or Y for a dimension of a cube: what its coordinate variable says (CF ``axis`` and
+    ``standard_name``, read by GDAL as the dimension's type; wavelength units), else its name; None when neither
+    says."""
+    kind = dimension.GetType()
+    if kind in ("HORIZONTAL_X", "HORIZONTAL_Y"):
+        return X if kind == "HORIZONTAL_X" else Y
+    coordinate = dimension.GetIndexingVariable()
+    if coordinate is not None:
+        attributes = _attributes(coordinate)
+        said = _STANDARD_NAME_AXES.get(str(attributes.get("standard_name", "")).lower()) or \
+            {"X": X, "Y": Y}.get(str(attributes.get("axis", "")).upper())
+        if said:
+            return said
+        if stated_nanometres_per_unit(coordinate.GetUnit() or str(attributes.get("units", ""))) is not None:
+            return BAND
+    name = dimension.GetName().split("/")[-1]
+    for axis, pattern in ((BAND, _BAND_DIMENSIONS), (X, _X_DIMENSIONS), (Y, _Y_DIMENSIONS)):
+        if pattern.match(name):
+            return axis
+    return None
+
+
+def _cube_axes(array, name: str, path: str) -> Tuple[int, int, int, str]:
+    """(band, row, column) axes of a 3-D variable and a note on how they were decided, from what its dimensions
+    say; the one dimension left when the other two are known takes the third role. Two dimensions that say
+    nothing beside a band dimension are read in CF's order (rows before columns). InputError naming every
+    dimension when no order can be decided."""
+    dimensions = array.GetDimensions()
+    names = [dimension.GetName().split("/")[-1] for dimension in dimensions]
+    said = [_dimension_axis(dimension) for dimension in dimensions]
+    reading = ", ".join(f"'{dimension}': {axis or 'says nothing'}" for dimension, axis in zip(names, said))
+    refusal = (f"{os.path.basename(path)}: the dimensions of {name}({', '.join(names)}) do not decide which holds "
+               f"the bands and which are x and y ({reading}), so which axis holds the bands is unknown; FERS "
+               f"refuses to guess. Name the dimensions (band or wavelength, y or lat, x or lon) or give their "
+               f"coordinate variables CF 'axis' / 'standard_name' attributes.")
+    axes = {}
+    for axis in (BAND, X, Y):
+        claimed = [index for index, value in enumerate(said) if value == axis]
+        if len(claimed) > 1:
+            raise InputError(refusal)
+        if claimed:
+            axes[axis] = claimed[0]
+    silent = [index for index, value in enumerate(said) if value is None]
+    note = ""
+    if len(silent) == 1 and len(axes) == 2:
+        axes[next(axis for axis in (BAND, X, Y) if axis not in axes)] = silent[0]
+    elif len(silent) == 2 and BAND in axes:
+        axes[Y], axes[X] = silent
+        note = " (no dimension says which is x and which is y: read in CF's order, rows before columns)"
+    if len(axes) != 3:
+        raise InputError(refusal)
+    return axes[BAND], axes[Y], axes[X], note
+
+
+class _CoordinateGrid:
+    """How a cube's x and y coordinate variables place it: whether rows (stored south to north) and columns
+    (east to west) are reversed to write north up, and a geotransform (pixel centres at the coordinates) when
+    both are 1-D and regularly spaced, with the CRS of the variable's grid mapping (WGS 84 for lon / lat)."""
+
+    def __init__(self, array, x_dimension, y_dimension):
+        self.flip_rows = self.flip_columns = False
+        self.geotransform: Tuple[float, ...] = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+        self.projection_wkt = ""
+        x_values, y_values = (self._values(dimension) for dimension in (x_dimension, y_dimension))
+        if x_values is None or y_values is None:
+            self.note = "no coordinate variables of x and y: written as stored, on a pixel grid."
+            return
+        self.flip_columns = bool(x_values[-1] < x_values[0])
+        self.flip_rows = bool(y_values[-1] > y_values[0])
+        order = "rows stored south to north are written north up; " if self.flip_rows else ""
+        x_step, y_step = (self._step(values) for values in (x_values, y_values))
+        if x_step is None or y_step is None:
+            self.note = order + "its x / y coordinates are not regularly spaced: the output is on a pixel grid."
+            return
+        self.geotransform = (float(x_values.min()) - x_step / 2, x_step, 0.0,
+                             float(y_values.max()) + y_step / 2, 0.0, -y_step)
+        self.projection_wkt = self._crs_wkt(array, x_dimension, y_dimension)
+        crs = "the CRS of its grid mapping" if self.projection_wkt else "no CRS (no grid mapping found)"
+        if self.projection_wkt and self._is_lon_lat(x_dimension, y_dimension):
+            crs = "WGS 84 (lon / lat)"
+        self.note = order + f"georeferenced from its coordinate variables ({x_step:g} x {y_step:g} pixels, {crs})."
+
+    @staticmethod
+    def _values(dimension) -> Optional[np.ndarray]:
+        """The dimension's 1-D map coordinate values when they are finite and strictly monotonic, else None."""
+        coordinate = dimension.GetIndexingVariable()
+        if coordinate is None or coordinate.GetDimensionCount() != 1:
+            return None
+        standard_name = str(_attributes(coordinate).get("standard_name", "")).lower()
+        if dimension.GetType() not in ("HORIZONTAL_X", "HORIZONTAL_Y") and standard_name not in _STANDARD_NAME_AXES \
+                and not _MAP_DIMENSIONS.match(dimension.GetName().split("/")[-1]):
+            return None
+        values = np.asarray(coordinate.ReadAsArray(), dtype=np.float64)
+        steps = np.diff(values)
+        if values.size < 2 or not np.isfinite(values).all() or not ((steps > 0).all() or (steps < 0).all()):
+            return None
+        return values
+
+    @staticmethod
+    def _step(values: np.ndarray) -> Optional[float]:
+        steps = np.abs(np.diff(values))
+        return float(steps.mean()) if np.allclose(steps, steps.mean(), rtol=1e-3, atol=0) else None
+
+    @staticmethod
+    def _is_lon_lat(x_dimension, y_dimension) -> bool:
+        names = {dimension.GetName().split("/")[-1].lower() for dimension in (x_dimension, y_dimension)}
+        standard = {str(_attributes(dimension.GetIndexingVariable()).get("standard_name", "")).lower()
+                    for dimension in (x_dimension, y_dimension)}
+        return names <= {"lon", "lat", "longitude", "latitude"} or standard == {"longitude", "latitude"}
+
+    def _crs_wkt(self, array, x_dimension, y_dimension) -> str:
+        reference = array.GetSpatialRef()
+        if reference is not None:
+            return reference.ExportToWkt()
+        return _wgs84_wkt() if self._is_lon_lat(x_dimension, y_dimension) else ""
 
 
 def _valid_pixels(cube_bhw: np.ndarray, fill: Optional[float]) -> np.ndarray:
@@ -433,8 +576,10 @@ def _valid_pixels(cube_bhw: np.ndarray, fill: Optional[float]) -> np.ndarray:
 
 
 class NetcdfCube(_Product):
-    """A NetCDF/HDF5 file with one obvious reflectance cube: the only 3-D variable, or one named reflectance,
-    whose band axis a dimension name says (bands, wavelength, ...). No georeferencing is read."""
+    """A NetCDF/HDF5 file with one obvious reflectance cube: the only 3-D variable, or one named reflectance, in
+    any dimension order that its dimensions say (``_cube_axes``): (band, y, x) as xarray and many L2 processors
+    write it, (y, x, band), (band, x, y), ... Rows are written north up and the grid georeferenced from regularly
+    spaced 1-D coordinate variables of x and y, with the CRS of the variable's grid mapping (WGS 84 for lon/lat)."""
 
     kind = NETCDF_CUBE
 
@@ -446,23 +591,34 @@ class NetcdfCube(_Product):
         self._collect_cubes(root, "", cubes)
         name = self._choose(cubes, variable, path)
         array = cubes[name]
-        dimensions = [dimension.GetName().split("/")[-1] for dimension in array.GetDimensions()]
-        band_axes = [axis for axis, dimension in enumerate(dimensions) if _BAND_DIMENSIONS.match(dimension)]
-        if len(band_axes) != 1:
-            raise InputError(
-                f"{os.path.basename(path)}: the variable {name}({', '.join(dimensions)}) has no dimension named "
-                f"as a spectral axis (bands, wavelength, ...), so which axis holds the bands is unknown; FERS "
-                f"refuses to guess (GDAL would read the first dimension's lines as bands).")
-        self.cube = _MultidimCube(array, band_axes[0])
-        wavelengths = self._wavelengths(root, dimensions[band_axes[0]])
-        notes = [f"Read {name}({', '.join(dimensions)}) with '{dimensions[band_axes[0]]}' as the band axis; the "
-                 f"file carries no georeferencing that FERS reads, so the output is on a pixel grid."]
+        dimensions = array.GetDimensions()
+        names = [dimension.GetName().split("/")[-1] for dimension in dimensions]
+        band_axis, row_axis, column_axis, order_note = _cube_axes(array, name, path)
+        grid = _CoordinateGrid(array, dimensions[column_axis], dimensions[row_axis])
+        self.cube = _MultidimCube(array, band_axis, row_axis, grid.flip_rows, grid.flip_columns)
+        wavelengths = self._band_coordinate(dimensions[band_axis]) or self._wavelengths(root, names[band_axis])
+        notes = [f"Read {name}({', '.join(names)}) with bands along '{names[band_axis]}', rows along "
+                 f"'{names[row_axis]}', columns along '{names[column_axis]}'{order_note}; {grid.note}"]
         if wavelengths is None:
             notes.append("No wavelengths found: bands are numbered 1, 2, ...")
             wavelengths = [float(index) for index in range(1, self.cube.bands + 1)]
         self.header = ProductHeader(kind=self.kind, width=self.cube.columns, height=self.cube.rows,
                                     wavelengths_nm=wavelengths, fwhm_nm=[None] * self.cube.bands,
-                                    good_bands=[True] * self.cube.bands, notes=notes)
+                                    good_bands=[True] * self.cube.bands, geotransform=grid.geotransform,
+                                    projection_wkt=grid.projection_wkt, notes=notes)
+
+    @staticmethod
+    def _band_coordinate(dimension) -> Optional[List[float]]:
+        """The band dimension's coordinate variable as wavelengths in nm, when its units or name say so."""
+        coordinate = dimension.GetIndexingVariable()
+        if coordinate is None:
+            return None
+        units = coordinate.GetUnit() or str(_attributes(coordinate).get("units", ""))
+        if stated_nanometres_per_unit(units) is None and "wavelength" not in coordinate.GetName().lower():
+            return None
+        values = _as_floats(coordinate.ReadAsArray())
+        factor = nanometres_per_unit(values, "")  # by magnitude: files state "nm" for micrometre values too
+        return [value * factor for value in values]
 
     def _collect_cubes(self, group, prefix: str, cubes: dict) -> None:
         for name in group.GetMDArrayNames() or []:
@@ -490,7 +646,7 @@ class NetcdfCube(_Product):
             f"{', '.join(cubes) or 'none'}). Name the variable, as in NETCDF:\"{path}\":VARIABLE.")
 
     def _wavelengths(self, group, band_dimension: str) -> Optional[List[float]]:
-        """A 1-D variable named wavelength(s) along the band dimension, anywhere in the file, in nm."""
+        """A 1-D variable named wavelength(s) of the band dimension's size, anywhere in the file, in nm."""
         for name in group.GetMDArrayNames() or []:
             array = group.OpenMDArray(name)
             if "wavelength" in name.lower() and array.GetDimensionCount() == 1 and \

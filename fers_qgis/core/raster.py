@@ -138,7 +138,7 @@ def _check_band_axis(dataset: gdal.Dataset, path: str) -> None:
         f"{import_command(path if is_product else 'PRODUCT.nc')}")
 
 
-def _stated_nanometres_per_unit(units: str) -> Optional[float]:
+def stated_nanometres_per_unit(units: str) -> Optional[float]:
     """1000 where the units text names micrometres, 1 where it names nanometres, else None (ENVI's "Unknown")."""
     units = units.strip().lower()
     if units.startswith(("micro", "um", "µm")):
@@ -151,7 +151,7 @@ def _stated_nanometres_per_unit(units: str) -> Optional[float]:
 def nanometres_per_unit(wavelengths: Sequence[float], units: str) -> float:
     """1000 for wavelengths in micrometres, 1 for nanometres: by the units text where it names either, else by
     magnitude (a list whose largest value is below 30 is in micrometres)."""
-    stated = _stated_nanometres_per_unit(units)
+    stated = stated_nanometres_per_unit(units)
     if stated is not None:
         return stated
     return 1000.0 if max(wavelengths, default=0) < 30 else 1.0
@@ -176,7 +176,7 @@ def _wavelengths_nm(bands: Sequence[gdal.Band]) -> Tuple[Optional[float], ...]:
     """Band centre wavelengths in nanometres, None where a band has none: a band's own units where it names them,
     else (no units, ENVI's "Unknown") the product importer's rule over all such bands: by their magnitude."""
     written = [_band_wavelength(band) for band in bands]
-    unitless = [value for value, units in written if value is not None and _stated_nanometres_per_unit(units) is None]
+    unitless = [value for value, units in written if value is not None and stated_nanometres_per_unit(units) is None]
     return tuple(None if value is None else value * nanometres_per_unit(unitless, units) for value, units in written)
 
 
@@ -317,17 +317,18 @@ def _same_grid(mask: RasterInfo, info: RasterInfo) -> bool:
         _same_crs(mask.projection_wkt, info.projection_wkt)
 
 
-def mask_on_input_grid(mask_path: str, info: RasterInfo) -> Tuple[gdal.Dataset, Optional[str]]:
-    """The mask raster as a dataset on the input's pixel grid, and a sentence for the log when it had to be
-    resampled; InputError when it cannot be placed.
+def mask_on_input_grid(mask_path: str, info: RasterInfo) -> Tuple[gdal.Dataset, Optional[int], Optional[str]]:
+    """The mask raster as a dataset on the input's pixel grid, the band of it that is 0 outside the mask's extent
+    (None when it covers the whole grid), and a sentence for the log when it had to be resampled; InputError when
+    it cannot be placed.
 
     Same grid, or same size without georeferencing on one side (arrays saved without a grid): pixel for pixel.
-    Another grid: nearest-neighbour resampling through a virtual (VRT) warp, so nothing is held in memory;
-    pixels outside the mask count as masked out."""
+    Another grid: nearest-neighbour resampling through a virtual (VRT) warp, so nothing is held in memory, with an
+    alpha band marking the mask's extent (its own nodata is kept as a value: it still masks out)."""
     mask = describe_raster(mask_path)
     georeferenced = [item.has_geotransform and bool(item.projection_wkt) for item in (mask, info)]
     if _same_grid(mask, info) or ((mask.width, mask.height) == (info.width, info.height) and not all(georeferenced)):
-        return open_dataset(mask_path), None
+        return open_dataset(mask_path), None, None
     if not all(georeferenced):
         raise InputError(
             f"The mask raster is {mask.width} x {mask.height} pixels but the input is {info.width} x {info.height}, "
@@ -344,12 +345,61 @@ def mask_on_input_grid(mask_path: str, info: RasterInfo) -> Tuple[gdal.Dataset, 
     with gdal_errors_as_exceptions():
         try:
             warped = gdal.Warp("", open_dataset(mask_path), format="VRT", outputBounds=bounds, width=info.width,
-                               height=info.height, dstSRS=info.projection_wkt, resampleAlg="near", dstNodata=0)
+                               height=info.height, dstSRS=info.projection_wkt, resampleAlg="near",
+                               srcNodata="None", dstAlpha=True)
         except RuntimeError as error:
             raise InputError(f"The mask raster cannot be resampled onto the input's grid: {error}") from error
-    return warped, (f"The mask raster lies on another grid ({mask.width} x {mask.height} pixels"
-                    f"{'' if _same_crs(mask.projection_wkt, info.projection_wkt) else ', another CRS'}): resampled "
-                    f"onto the input's grid (nearest neighbour); input pixels outside it are masked out.")
+    return warped, warped.RasterCount, (
+        f"The mask raster lies on another grid ({mask.width} x {mask.height} pixels"
+        f"{'' if _same_crs(mask.projection_wkt, info.projection_wkt) else ', another CRS'}): resampled onto the "
+        f"input's grid (nearest neighbour).")
+
+
+class MaskRaster:
+    """The optional mask raster on the input's grid: which pixels of a window it allows, and counts of what it
+    removed for the log.
+
+    Inside its extent a pixel is allowed where the mask is non-zero, finite and not its own nodata; outside its
+    extent (a mask covering part of the scene) the mask says nothing, so the pixel is not masked, and counted."""
+
+    def __init__(self, mask_path: str, info: RasterInfo):
+        self._dataset, self._extent_band, self._placement = mask_on_input_grid(mask_path, info)
+        band = self._dataset.GetRasterBand(1)
+        self._nodata = _nodata_as_float(describe_raster(mask_path).nodata[0],
+                                        np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(band.DataType)))
+        self.zero_pixels = self.nodata_pixels = self.outside_pixels = 0
+
+    def allowed(self, first_row: int, row_count: int, first_column: int, width: int) -> np.ndarray:
+        """(rows, columns) bool of a window (called with GDAL errors as exceptions)."""
+        values = self._dataset.GetRasterBand(1).ReadAsArray(first_column, first_row, width, row_count,
+                                                            buf_type=gdal.GDT_Float64)
+        inside_hw = np.ones(values.shape, dtype=bool)
+        if self._extent_band is not None:
+            inside_hw = self._dataset.GetRasterBand(self._extent_band).ReadAsArray(
+                first_column, first_row, width, row_count) != 0
+        self._dataset.FlushCache()
+        zero_hw = inside_hw & ((values == 0) | ~np.isfinite(values))
+        nodata_hw = inside_hw & ~zero_hw & (values == self._nodata) if self._nodata is not None else \
+            np.zeros(values.shape, dtype=bool)
+        self.zero_pixels += int(zero_hw.sum())
+        self.nodata_pixels += int(nodata_hw.sum())
+        self.outside_pixels += int((~inside_hw).sum())
+        return ~(zero_hw | nodata_hw)
+
+    def report(self) -> str:
+        """What the mask did, for the log, after one pass over the raster."""
+        parts = [self._placement] if self._placement else []
+        removed = f"The mask raster masked out {self.zero_pixels} pixels (its zeros)"
+        if self._nodata is not None:
+            removed += f" and {self.nodata_pixels} pixels (its nodata value {self._nodata:g})"
+        parts.append(removed + ".")
+        if self._extent_band is not None:
+            parts.append(f"{self.outside_pixels} input pixels lie outside the mask raster's extent: they are not "
+                         f"masked (the mask says nothing about them).")
+        return " ".join(parts)
+
+    def close(self) -> None:
+        self._dataset = None
 
 
 def _overlaps(mask: RasterInfo, target_wkt: str, bounds: Tuple[float, float, float, float]) -> bool:
@@ -410,14 +460,7 @@ class BlockReader:
         # alpha band get the same treatment here.
         alpha_as_mask = any(flags[band - 1] & gdal.GMF_ALPHA for band in self.bands)
         self._alpha_bands = () if alpha_as_mask else info.alpha_bands
-        self._mask_dataset = None
-        self._mask_nodata = None
-        self.mask_note = None
-        if mask_path:
-            self._mask_dataset, self.mask_note = mask_on_input_grid(mask_path, info)
-            mask_band = self._mask_dataset.GetRasterBand(1)
-            mask_type = np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(mask_band.DataType))
-            self._mask_nodata = _nodata_as_float(mask_band.GetNoDataValue(), mask_type)
+        self.mask = MaskRaster(mask_path, info) if mask_path else None
 
     def read_allowed(self, first_row: int, row_count: int, first_column: int = 0,
                      column_count: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -443,13 +486,8 @@ class BlockReader:
                 for band in self._alpha_bands:
                     allowed_hw &= self._dataset.GetRasterBand(band).ReadAsArray(
                         first_column, first_row, width, row_count) != 0
-                if self._mask_dataset is not None:
-                    mask = self._mask_dataset.GetRasterBand(1).ReadAsArray(
-                        first_column, first_row, width, row_count, buf_type=gdal.GDT_Float64)
-                    self._mask_dataset.FlushCache()
-                    allowed_hw &= np.isfinite(mask) & (mask != 0)
-                    if self._mask_nodata is not None:
-                        allowed_hw &= mask != self._mask_nodata
+                if self.mask is not None:
+                    allowed_hw &= self.mask.allowed(first_row, row_count, first_column, width)
             except RuntimeError as error:
                 raise InputError(f"Reading rows {first_row}-{first_row + row_count - 1} of "
                                  f"{os.path.basename(self.info.path)} failed: {error}") from error
@@ -493,7 +531,8 @@ class BlockReader:
     def close(self) -> None:
         """Release the files now (a temporary file can then be deleted, also on Windows)."""
         self._dataset = None
-        self._mask_dataset = None
+        if self.mask is not None:
+            self.mask.close()
         self._buffer = np.empty(0, dtype=self.dtype)
 
 

@@ -10,7 +10,9 @@ community makes it (ENVI and EnMAP-Box bad-band lists, product quality flags): b
    - one value over every valid pixel (constant);
    - invalid (nodata or NaN) on more than ``BAD_BAND_INVALID_SHARE`` of the pixels that are otherwise valid
      (valid in at least half of the bands): e.g. int16 reflectance declaring nodata=0 whose water-absorption
-     bands hold real zeros.
+     bands hold real zeros;
+   - nodata (or NaN) scattered over real pixels of several bands, each under that share but together over it:
+     those bands, worst first (``_leave_out_scattered_nodata_bands``).
 2. **Pixels** are decided on the remaining bands by ``BlockReader``: GDAL's mask (internal or .msk mask, alpha),
    the mask raster, NaN/Inf and nodata in any remaining band, and (on by default) undeclared fill: one value in
    every band.
@@ -31,6 +33,9 @@ from .spectral import format_band_numbers
 
 # A band invalid on more than this share of the otherwise valid pixels is left out rather than those pixels.
 BAD_BAND_INVALID_SHARE = 0.05
+# Bands whose nodata falls on scattered real pixels are left out, once together they exceed that share, until the
+# bands kept leave out at most this share (one such band kept would drop its pixels for nothing).
+SCATTERED_NODATA_KEPT_SHARE = 0.005
 # Fill values named in the log, most frequent first.
 _FILL_VALUES_LOGGED = 3
 
@@ -51,7 +56,9 @@ class SceneValidity:
     fill_pixels: int = 0                                    # removed by the undeclared-fill rule
     fill_values: Tuple[float, ...] = ()                     # their values, most frequent first
     gdal_masked_pixels: int = 0                             # removed by GDAL's mask or the mask raster
-    mask_note: Optional[str] = None                         # how the mask raster was placed on the grid
+    mask_note: Optional[str] = None                         # how the mask raster was placed, what it removed
+    invalid_everywhere: int = 0                             # nodata or NaN in every band
+    band_losses: Dict[int, int] = field(default_factory=dict)  # good band -> otherwise valid pixels it leaves out
 
     @property
     def good_bands(self) -> Tuple[int, ...]:
@@ -70,6 +77,12 @@ class SceneValidity:
         if self.gdal_masked_pixels:
             progress.info(f"{name}: {self.gdal_masked_pixels} pixels are fill by the raster's own mask (GDAL mask "
                           f"band, alpha band) or the mask raster.")
+        if self.invalid_everywhere:
+            progress.info(f"{name}: {self.invalid_everywhere} pixels are nodata or NaN in every band.")
+        if self.band_losses:
+            counts = ", ".join(f"band {band}: {count}" for band, count in sorted(self.band_losses.items()))
+            progress.info(f"{name}: pixels valid in most bands but nodata or NaN in some are left out; pixels per "
+                          f"band: {counts}.")
         if self.fill_pixels:
             values = ", ".join(f"{value:g}" for value in self.fill_values)
             progress.info(f"{name}: {self.fill_pixels} pixels hold one value in every band ({values}) and are "
@@ -124,6 +137,7 @@ class _BandTally:
         self.low = np.full(bands, np.inf)
         self.high = np.full(bands, -np.inf)
         self.fill_counts: Dict[float, int] = {}
+        self.invalid_everywhere = 0                           # allowed pixels invalid in every examined band
 
 
 # Called with each window of the scan: (cube_bhw, pixels valid in every scanned band and not undeclared fill).
@@ -152,7 +166,7 @@ def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str
                 observe(cube_bhw, valid_everywhere_hw)
     finally:
         reader.close()
-    validity = SceneValidity(bands, mask_note=reader.mask_note)
+    validity = SceneValidity(bands, mask_note=reader.mask.report() if reader.mask is not None else None)
     validity.gdal_masked_pixels = info.width * info.height - tally.allowed
     validity.fill_pixels = sum(tally.fill_counts.values())
     by_frequency = sorted(tally.fill_counts.items(), key=lambda item: -item[1])
@@ -161,21 +175,31 @@ def assess_scene(info: RasterInfo, bands: Sequence[int], mask_path: Optional[str
         reason = flagged.get(band) or _scan_reason(index, reader, tally)
         if reason:
             validity.bad_bands[band] = reason
+    validity.invalid_everywhere = tally.invalid_everywhere
+    _leave_out_scattered_nodata_bands(reader, mask_path, examined, detect_fill, budget, tally, validity)
     if not validity.good_bands or (tally.reference == 0 and validity.fill_pixels):
         _refuse_all_bad(info, validity, tally)
     return validity
 
 
-def _tally_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndarray, examined: np.ndarray,
-                  detect_fill: bool, tally: _BandTally) -> np.ndarray:
-    """Add one window to the tally; returns its pixels valid in every band and not undeclared fill."""
+@dataclass
+class _WindowJudgement:
+    """One window's per-band validity, masked value ranges, undeclared fill and otherwise valid pixels."""
+
+    valid_bhw: np.ndarray
+    low_bhw: np.ndarray
+    high_bhw: np.ndarray
+    valid_count_hw: np.ndarray   # valid examined bands per pixel
+    fill_hw: np.ndarray
+    reference_hw: np.ndarray     # otherwise valid: valid in at least half of the live examined bands, not fill
+
+
+def _judge_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndarray, examined: np.ndarray,
+                  detect_fill: bool) -> _WindowJudgement:
+    """The tests of one window, shared by the scan and the count of scattered nodata."""
     valid_bhw = np.empty(cube_bhw.shape, dtype=bool)
     for index, plane in enumerate(cube_bhw):
         valid_bhw[index] = reader.band_valid(index, plane) & allowed_hw
-        if reader.may_be_non_finite:
-            tally.non_finite[index] += int((~np.isfinite(plane) & allowed_hw).sum())
-    tally.allowed += int(allowed_hw.sum())
-    tally.valid += valid_bhw.sum(axis=(1, 2))
     if valid_bhw.all() and examined.all():
         low_bhw = high_bhw = cube_bhw  # the common clean window: no masked copies needed
     else:
@@ -184,24 +208,90 @@ def _tally_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndar
     valid_count_hw = valid_bhw[examined].sum(axis=0)
     fill_hw = np.zeros(allowed_hw.shape, dtype=bool)
     if detect_fill:
-        pixel_low = low_bhw.min(axis=0)
-        fill_hw = (valid_count_hw >= 2) & (pixel_low == high_bhw.max(axis=0))
-        values, counts = np.unique(pixel_low[fill_hw], return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist()):
-            tally.fill_counts[value] = tally.fill_counts.get(value, 0) + count
+        fill_hw = (valid_count_hw >= 2) & (low_bhw.min(axis=0) == high_bhw.max(axis=0))
     # Otherwise valid: valid in at least half of the bands that have a valid value in this window (a band that
     # is NaN everywhere must not make every pixel look invalid).
     live_bands = int((valid_bhw[examined].any(axis=(1, 2))).sum())
     reference_hw = (valid_count_hw > 0) & (2 * valid_count_hw >= live_bands) & ~fill_hw
+    return _WindowJudgement(valid_bhw, low_bhw, high_bhw, valid_count_hw, fill_hw, reference_hw)
+
+
+def _tally_window(reader: BlockReader, cube_bhw: np.ndarray, allowed_hw: np.ndarray, examined: np.ndarray,
+                  detect_fill: bool, tally: _BandTally) -> np.ndarray:
+    """Add one window to the tally; returns its pixels valid in every band and not undeclared fill."""
+    judged = _judge_window(reader, cube_bhw, allowed_hw, examined, detect_fill)
+    if reader.may_be_non_finite:
+        for index, plane in enumerate(cube_bhw):
+            tally.non_finite[index] += int((~np.isfinite(plane) & allowed_hw).sum())
+    tally.allowed += int(allowed_hw.sum())
+    tally.valid += judged.valid_bhw.sum(axis=(1, 2))
+    tally.invalid_everywhere += int((allowed_hw & (judged.valid_count_hw == 0)).sum())
+    if detect_fill:
+        values, counts = np.unique(judged.low_bhw.min(axis=0)[judged.fill_hw], return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist()):
+            tally.fill_counts[value] = tally.fill_counts.get(value, 0) + count
+    reference_hw = judged.reference_hw
     tally.reference += int(reference_hw.sum())
-    tally.valid_in_reference += valid_bhw[:, reference_hw].sum(axis=1)
+    tally.valid_in_reference += judged.valid_bhw[:, reference_hw].sum(axis=1)
     if reference_hw.all():
-        tally.low = np.minimum(tally.low, low_bhw.min(axis=(1, 2)))
-        tally.high = np.maximum(tally.high, high_bhw.max(axis=(1, 2)))
+        tally.low = np.minimum(tally.low, judged.low_bhw.min(axis=(1, 2)))
+        tally.high = np.maximum(tally.high, judged.high_bhw.max(axis=(1, 2)))
     elif reference_hw.any():
-        tally.low = np.minimum(tally.low, low_bhw[:, reference_hw].min(axis=1))
-        tally.high = np.maximum(tally.high, high_bhw[:, reference_hw].max(axis=1))
-    return (valid_count_hw == valid_bhw.shape[0]) & ~fill_hw
+        tally.low = np.minimum(tally.low, judged.low_bhw[:, reference_hw].min(axis=1))
+        tally.high = np.maximum(tally.high, judged.high_bhw[:, reference_hw].max(axis=1))
+    return (judged.valid_count_hw == judged.valid_bhw.shape[0]) & ~judged.fill_hw
+
+
+def _leave_out_scattered_nodata_bands(reader: BlockReader, mask_path: Optional[str], examined: np.ndarray,
+                                      detect_fill: bool, budget: int, tally: _BandTally,
+                                      validity: SceneValidity) -> None:
+    """Bands whose nodata value (or NaN) falls on scattered real pixels, each band on few (below the bad-band
+    share) but together on more than BAD_BAND_INVALID_SHARE of the otherwise valid pixels (e.g. int16 water
+    bands holding real zeros under nodata = 0): left out, worst first, until what the other bands leave out is
+    within SCATTERED_NODATA_KEPT_SHARE; every good band that still leaves pixels out is counted in
+    ``validity.band_losses``.
+
+    The union of the bands' losses is counted exactly, in a second pass run only when their sum exceeds the
+    share."""
+    bands = reader.bands
+    losses = tally.reference - tally.valid_in_reference
+    candidates = sorted((index for index, band in enumerate(bands)
+                         if examined[index] and band not in validity.bad_bands and losses[index] > 0),
+                        key=lambda index: -losses[index])
+    limit = BAD_BAND_INVALID_SHARE * tally.reference
+    if sum(int(losses[index]) for index in candidates) > limit:
+        lost_after = _pixels_lost_after_dropping(reader.info, bands, mask_path, examined, detect_fill, budget,
+                                                 candidates)
+        kept_limit = SCATTERED_NODATA_KEPT_SHARE * tally.reference
+        dropped = next(count for count, lost in enumerate(lost_after) if lost <= kept_limit)
+        for index in candidates[:dropped]:
+            nodata = reader.nodata_value(index)
+            what = "NaN or nodata" + (f" ({nodata:g})" if nodata is not None else "")
+            validity.bad_bands[bands[index]] = (
+                f"{what} scattered over bands that together would leave out "
+                f"{100 * lost_after[0] / tally.reference:.0f}% of the pixels valid in the other bands")
+        candidates = candidates[dropped:]
+    validity.band_losses = {bands[index]: int(losses[index]) for index in candidates}
+
+
+def _pixels_lost_after_dropping(info: RasterInfo, bands: Tuple[int, ...], mask_path: Optional[str],
+                                examined: np.ndarray, detect_fill: bool, budget: int, order: List[int]
+                                ) -> List[int]:
+    """[k]: otherwise valid pixels invalid in a band of ``order[k:]`` (indices into ``bands``), for k = 0 ..
+    len(order): a pixel is lost until every band of ``order`` it is invalid in has been dropped, so one
+    histogram of its last such band in ``order`` gives every k at once."""
+    reader = BlockReader(info, bands, mask_path)
+    windows = block_windows(info, reader.bytes_per_pixel * 3 + len(bands) + 16, budget)
+    last = np.zeros(len(order) + 1, dtype=np.int64)  # [rank + 1]: pixels whose last invalid band has that rank
+    try:
+        for _, cube_bhw, allowed_hw in iter_blocks(reader, windows, allowed_only=True):
+            judged = _judge_window(reader, cube_bhw, allowed_hw, examined, detect_fill)
+            invalid_rn = ~judged.valid_bhw[order][:, judged.reference_hw]
+            ranks = np.where(invalid_rn.any(axis=0), len(order) - 1 - np.argmax(invalid_rn[::-1], axis=0), -1)
+            last += np.bincount(ranks + 1, minlength=len(order) + 1)
+    finally:
+        reader.close()
+    return [int(last[k + 1:].sum()) for k in range(len(order) + 1)]
 
 
 def _scan_reason(index: int, reader: BlockReader, tally: _BandTally) -> Optional[str]:

@@ -4,13 +4,15 @@ import os
 from ..core.detection import check_windows
 from ..core.errors import InputError
 from ..core.raster import envi_data_file
+from .layers import is_gdal_virtual_path
 
 
 class ParameterChecks:
     """Mixin for QgsProcessingAlgorithm subclasses: each check returns a message, or '' when all is well."""
 
     def unreadable_raster(self, parameters, context, names) -> str:
-        """QGIS reports an existing but unreadable raster file as "not found"; say what is wrong instead."""
+        """QGIS reports an existing but unreadable raster file, or a GDAL virtual path (a raster in a ZIP) GDAL
+        cannot open, as "not found"; say what is wrong instead."""
         for name in names:
             value = parameters.get(name)
             if isinstance(value, str) and os.path.isfile(value) and \
@@ -22,6 +24,10 @@ class ParameterChecks:
                         data_file or self.tr("the file with the same name without .hdr"))
                 return self.tr("{}: {} cannot be read as a raster (not an image format GDAL knows, or a damaged "
                                "file).").format(self.parameterDefinition(name).description(), value)
+            if is_gdal_virtual_path(value) and self.parameterAsRasterLayer(parameters, name, context) is None:
+                return self.tr("{}: GDAL cannot open {} (check the archive and the path of the raster inside it, "
+                               "e.g. /vsizip/delivery.zip/scene.tif).").format(
+                                   self.parameterDefinition(name).description(), value)
         return ""
 
     def geotiff_problem(self, parameters, context, names) -> str:

@@ -5,6 +5,7 @@ import zipfile
 import numpy as np
 import processing
 import pytest
+from osgeo import gdal
 from qgis.core import (
     QgsApplication,
     QgsProcessingAlgRunnerTask,
@@ -234,16 +235,27 @@ def test_window_sizes_are_checked_before_the_run(scene, output_dir, detector, in
         assert problem in message and str(inner) in message and str(outer) in message
 
 
-def test_raster_inside_a_container_is_refused_with_advice(scene, tmp_path, output_dir, qgis_new_project):
-    """QGIS opens rasters inside zip files, the core reads files on disk only: the user is told to save one."""
+def test_a_layer_inside_a_zip_is_scored_and_a_database_raster_is_refused_with_advice(scene, tmp_path, output_dir,
+                                                                                      qgis_new_project):
+    """GDAL reads a raster inside a ZIP in place (issue 21); a raster table of a GeoPackage is no raster file."""
     archive = tmp_path / "scene.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.write(scene.path, "scene.tif")
     layer = QgsRasterLayer(f"/vsizip/{archive}/scene.tif", "zipped scene")
     assert layer.isValid()
     QgsProject.instance().addMapLayer(layer)
-    with pytest.raises(QgsProcessingException, match="not a raster file on disk.*GeoTIFF"):
-        processing.run(ALGORITHM, {"INPUT": layer, "OUTPUT": str(output_dir / "rx.tif")})
+    result = processing.run(ALGORITHM, {"INPUT": layer, "OUTPUT": str(output_dir / "rx.tif")})
+    assert read_raster(result["OUTPUT"]).cube_bhw.shape[1:] == (layer.height(), layer.width())
+    os.remove(result["OUTPUT"])
+    table = gdal.GetDriverByName("MEM").Create("", 10, 10, 1, gdal.GDT_Byte)
+    table.SetGeoTransform((0, 1, 0, 10, 0, -1))
+    geopackage = str(tmp_path / "rasters.gpkg")
+    for name, options in (("a", []), ("b", ["APPEND_SUBDATASET=YES"])):
+        gdal.Translate(geopackage, table, format="GPKG", creationOptions=[f"RASTER_TABLE={name}", *options])
+    database_layer = QgsRasterLayer(f"GPKG:{geopackage}:b", "table b")
+    assert database_layer.isValid()
+    with pytest.raises(QgsProcessingException, match="not a raster file .*GeoTIFF"):
+        processing.run(ALGORITHM, {"INPUT": database_layer, "OUTPUT": str(output_dir / "rx.tif")})
     assert os.listdir(output_dir) == []
 
 

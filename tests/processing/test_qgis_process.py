@@ -5,6 +5,7 @@ qgis_process rejects ("Command --noversioncheck not known!"); scripts.qgis_proce
 """
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -154,3 +155,14 @@ def test_qgis_process_runs_rx_on_an_emit_subdataset_name(qgis_process, tmp_path)
     assert read_raster(output).cube_bhw.shape == (1,) + granule.swath_dcb.shape[:2]
     dataset = gdal.Open(output)
     assert dataset.GetGCPCount() > 0 and same_crs(dataset.GetGCPProjection(), 4326)
+
+
+def test_qgis_process_runs_rx_on_a_raster_inside_a_zip(qgis_process, scene, tmp_path):
+    """Before: /vsizip/delivery.zip/scene.tif (how many portals deliver) was "not found"; GDAL reads it in place."""
+    archive = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(scene.path, "scene.tif")
+    output = str(tmp_path / "rx.tif")
+    completed = qgis_process("run", ALGORITHM, "--", f"INPUT=/vsizip/{archive}/scene.tif", f"OUTPUT={output}")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert top_positions(read_raster(output).cube_bhw[0], 1) <= set(scene.anomalies.values())

@@ -14,7 +14,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ...about import algorithm_icon, algorithm_icon_path, help_url
 from ...compat import PARAMETER_OPTIONAL
 from ..checks import ParameterChecks
-from ..layers import raster_file
+from ..layers import raster_file, virtual_file_layer
 
 
 # Cited at the end of every algorithm's help.
@@ -96,6 +96,19 @@ class FersAlgorithm(ParameterChecks, QgsProcessingAlgorithm):
 
     def is_temporary(self, parameters, name, context) -> bool:
         return self.raw_output(parameters, name, context) == QgsProcessing.TEMPORARY_OUTPUT
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        """QGIS's checks, with a GDAL virtual file path at a raster parameter (a raster in a ZIP) given as the
+        layer it opens: QGIS 3.22 would answer that such a path is "not found"."""
+        layers = {definition.name(): virtual_file_layer(parameters.get(definition.name()), context)
+                  for definition in self.parameterDefinitions() if definition.type() == "raster"}
+        return super().checkParameterValues(
+            dict(parameters, **{name: layer for name, layer in layers.items() if layer is not None}), context)
+
+    def parameterAsRasterLayer(self, parameters, name, context):  # noqa: N802 (QGIS API)
+        """QGIS's reading of a raster parameter, which also takes a GDAL virtual file path (a raster in a ZIP)."""
+        return super().parameterAsRasterLayer(parameters, name, context) or \
+            virtual_file_layer(parameters.get(name), context)
 
     def raster_source(self, parameters, name, context):
         """(layer, file path) of a raster parameter; (None, None) for an empty optional one."""
