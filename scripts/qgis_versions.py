@@ -183,7 +183,7 @@ def install_plugin(root: str, zip_path: str) -> None:
         archive.extractall(root + PLUGINS)
 
 
-def test_summary(root: str, returncode: int) -> Dict[str, int]:
+def summary_counts(root: str, returncode: int) -> Dict[str, int]:
     """Passed, failed and skipped counts from pytest's JUnit report (a run that wrote none failed)."""
     try:
         suite = ElementTree.parse(root + "/fers/report.xml").getroot().find("testsuite")  # nosec B314
@@ -195,7 +195,7 @@ def test_summary(root: str, returncode: int) -> Dict[str, int]:
             "failed": failed, "skipped": counts["skipped"]}
 
 
-def test_version(version: str, zip_path: str) -> str:
+def run_version(version: str, zip_path: str) -> str:
     """Build or reuse the root of QGIS ``version``, install the zip and onnxruntime, run the tests; the result
     line (``QGIS 3.40.6 (Python 3.13, numpy 2.2.4): N passed, 0 failed, S skipped``)."""
     root = qgis_root(version)
@@ -217,7 +217,7 @@ def test_version(version: str, zip_path: str) -> str:
                               f"-o 'filterwarnings=error::DeprecationWarning:fers_qgis' "
                               f"--junitxml=/fers/report.xml {' '.join(TEST_FOLDERS)}",
                         environment=environment, check=False)
-    counts = test_summary(root, completed.returncode)
+    counts = summary_counts(root, completed.returncode)
     return (f"QGIS {qgis} (Python {python}, numpy {numpy}): {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped")
 
@@ -240,7 +240,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not os.path.isfile(zip_path):
         raise SystemExit(f"No plugin package at {zip_path}: run make package")
     started = time.monotonic()
-    lines = [test_version(version, zip_path) for version in (args.version or VERSIONS)]
+    lines = [run_version(version, zip_path) for version in (args.version or VERSIONS)]
     print(f"\nmake test-qgis ({(time.monotonic() - started) / 60:.1f} min):", *lines, sep="\n")
     return 0 if all(", 0 failed," in line for line in lines) else 1
 
