@@ -1,17 +1,17 @@
-# fers-qgis: make setup | test | demo | eval | bench | package
+# fers-qgis: make setup | test | test-qgis | demo | eval | bench | package
 # Works on a fresh Debian 12 machine: installs QGIS and GDAL from Debian, then a venv that sees their bindings.
 SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv python3-pip \
-	python3-netcdf4 python3-h5py
+	python3-netcdf4 python3-h5py debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SCENE ?=
 EVAL_SCENES ?= ../shared/data/eval
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: setup test demo eval bench package clean
+.PHONY: setup test test-qgis demo eval bench package clean
 
 setup: $(STAMP) $(VENV)/bin/fers
 
@@ -29,6 +29,12 @@ $(VENV)/bin/fers: scripts/fers $(STAMP)
 
 test: setup
 	$(PYTHON) -m pytest
+	@if reason=$$($(PYTHON) -m scripts.qgis_versions --skip-reason); then echo "make test-qgis skipped: $$reason"; \
+	else $(MAKE) --no-print-directory test-qgis; fi
+
+# The plugin zip in QGIS 3.40 and 3.44 (Debian 13 roots built once and cached under ~/.cache/fers-qgis/roots).
+test-qgis: package
+	$(PYTHON) -m scripts.qgis_versions
 
 demo: setup
 	$(PYTHON) -m scripts.demo --scene "$(SCENE)" --out demo

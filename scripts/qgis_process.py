@@ -11,12 +11,13 @@ from typing import Dict, Sequence
 
 from fers_qgis import dependencies
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder holding the plugin this process imports: the checkout, or a profile's plugins folder.
+PLUGIN_PATH = os.path.dirname(os.path.dirname(os.path.abspath(dependencies.__file__)))
 PLUGIN_NAME = "fers_qgis"
 QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
 
 
-def headless_environment(profile_dir: str, plugin_path: str = REPOSITORY) -> Dict[str, str]:
+def headless_environment(profile_dir: str, plugin_path: str = PLUGIN_PATH) -> Dict[str, str]:
     """Environment for an offscreen qgis_process using ``profile_dir`` and plugins found in ``plugin_path``."""
     runtime_dir = os.path.join(profile_dir, "runtime")
     os.makedirs(runtime_dir, mode=0o700, exist_ok=True)
@@ -50,7 +51,7 @@ def provide_onnxruntime(profile_dir: str) -> None:
         os.symlink(os.path.dirname(onnxruntime.__file__), target)
 
 
-def run(arguments: Sequence[str], profile_dir: str, plugin_path: str = REPOSITORY, timeout: float = 600
+def run(arguments: Sequence[str], profile_dir: str, plugin_path: str = PLUGIN_PATH, timeout: float = 600
         ) -> subprocess.CompletedProcess:
     """Run ``qgis_process.bin ARGUMENTS`` and return the finished process (output captured as text)."""
     return subprocess.run([QGIS_PROCESS, *arguments], env=headless_environment(profile_dir, plugin_path),
@@ -58,7 +59,7 @@ def run(arguments: Sequence[str], profile_dir: str, plugin_path: str = REPOSITOR
 
 
 def run_algorithm(algorithm: str, parameters: Dict[str, str], profile_dir: str = "",
-                  plugin_path: str = REPOSITORY) -> subprocess.CompletedProcess:
+                  plugin_path: str = PLUGIN_PATH) -> subprocess.CompletedProcess:
     """Enable the plugin in a profile (a temporary one unless given) and run one of its algorithms."""
     if not profile_dir:
         with tempfile.TemporaryDirectory(prefix="fers-qgis-profile-") as temporary:

@@ -7,9 +7,16 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
+import fers_qgis
+
+# The plugin under test: the checkout's, or under `make test-qgis` the one installed from the package zip.
+PLUGIN_DIR = os.path.dirname(os.path.abspath(fers_qgis.__file__))
+
 # Real labelled scenes (NAME.tif + NAME_gt.tif) beside the project; tests using them skip when it is absent.
 EVAL_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "eval"))
 EVAL_SCENES = sorted(glob.glob(os.path.join(EVAL_DIR, "*_gt.tif")))
+# Their names as test ids: a list, not an ids function, which pytest 8 calls with NOTSET when there are none.
+EVAL_NAMES = [os.path.basename(path)[:-len("_gt.tif")] for path in EVAL_SCENES]
 
 # A 30 m grid in UTM zone 33N: georeferencing that a test can recognise in an output.
 TEST_GEOTRANSFORM = (500000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0)

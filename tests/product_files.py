@@ -174,6 +174,14 @@ def write_cf_cube(path, cube_bhw, order: Sequence[str], north_up=True, lon_lat=F
     return str(path)
 
 
+def gdal_reads_lines_as_bands(folder) -> bool:
+    """Whether this GDAL reads reflectance(downtrack, crosstrack, bands) with the image lines as bands, the reading
+    the plugin must refuse: GDAL 3.6 (QGIS 3.22) does, GDAL 3.10 (QGIS 3.40) finds the band axis itself."""
+    path = write_netcdf_cube(os.path.join(folder, "probe.nc"), np.ones((30, 12, 6), np.float32),
+                             ("downtrack", "crosstrack", "bands"))
+    return gdal.Open(path).RasterCount == 30
+
+
 @dataclass
 class PrismaProduct:
     path: str

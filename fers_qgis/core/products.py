@@ -1002,6 +1002,8 @@ def _envi_data_file(path: str) -> Optional[str]:
         gdal.PushErrorHandler("CPLQuietErrorHandler")  # "not recognised as ENVI" is an answer here, not an error
         try:
             dataset = gdal.OpenEx(candidate, gdal.OF_RASTER, allowed_drivers=["ENVI"])
+        except RuntimeError:  # GDAL's errors raise once anyone called gdal.UseExceptions() (QGIS 3.40's Processing)
+            dataset = None
         finally:
             gdal.PopErrorHandler()
         if dataset is not None and dataset.GetMetadataItem("wavelength", "ENVI"):

@@ -1,5 +1,4 @@
 """Local (dual-window) RX: running-sum ring statistics, the background remedies, and swath edges."""
-import os
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from fers_qgis.core import rx
 from fers_qgis.core.detection import RxOptions, detect_rx, whitened_rows
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.raster import OUTPUT_NODATA, BlockReader, describe_raster
-from tests.helpers import EVAL_SCENES, swath_footprint, write_raster
+from tests.helpers import EVAL_NAMES, EVAL_SCENES, swath_footprint, write_raster
 
 FILL = -9999.0
 
@@ -122,7 +121,7 @@ def scene_and_labels(scene):
 
 
 @pytest.mark.skipif(not EVAL_SCENES, reason="needs ../shared/data/eval")
-@pytest.mark.parametrize("scene", EVAL_SCENES, ids=lambda path: os.path.basename(path)[:-len("_gt.tif")])
+@pytest.mark.parametrize("scene", EVAL_SCENES, ids=EVAL_NAMES)
 def test_swath_fill_does_not_change_local_rx_auc(tmp_path, scene):
     """Cutting a rotated swath (50% fill, declared nodata) out of a real scene leaves the local RX AUC of the
     swath's pixels within 0.005 of the same pixels scored in the whole scene. The cut also changes the scene's
@@ -164,7 +163,7 @@ def test_rows_read_a_few_at_a_time_are_whitened_like_all_at_once(tmp_path):
 
 
 @pytest.mark.skipif(not EVAL_SCENES, reason="needs ../shared/data/eval")
-@pytest.mark.parametrize("scene", EVAL_SCENES, ids=lambda path: os.path.basename(path)[:-len("_gt.tif")])
+@pytest.mark.parametrize("scene", EVAL_SCENES, ids=EVAL_NAMES)
 def test_local_rx_defaults_lose_at_most_002_to_global_rx(tmp_path, scene):
     """Issue 13's acceptance, scene by scene: with its defaults local RX is never more than 0.02 AUC below global
     RX (the old 3/15 local RX gave 0.49 on sandiego_planes against 0.94)."""

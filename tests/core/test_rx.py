@@ -12,7 +12,7 @@ from fers_qgis.core.errors import Cancelled, InputError
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.progress import Progress
 from fers_qgis.core.raster import OUTPUT_NODATA
-from tests.helpers import EVAL_DIR, EVAL_SCENES, write_raster
+from tests.helpers import EVAL_DIR, EVAL_NAMES, EVAL_SCENES, write_raster
 
 # rx_auc column of ../shared/data/README.md
 PUBLISHED_RX_AUC = {
@@ -244,7 +244,7 @@ def test_output_equal_to_input_is_refused(tmp_path):
 
 
 @pytest.mark.skipif(not EVAL_SCENES, reason="real scenes not found in ../shared/data/eval")
-@pytest.mark.parametrize("truth", EVAL_SCENES, ids=lambda path: os.path.basename(path)[:-7])
+@pytest.mark.parametrize("truth", EVAL_SCENES, ids=EVAL_NAMES)
 def test_real_scenes_match_reference_and_published_auc(tmp_path, truth):
     name = os.path.basename(truth)[:-len("_gt.tif")]
     scene = os.path.join(EVAL_DIR, f"{name}.tif")

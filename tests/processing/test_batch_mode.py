@@ -186,8 +186,8 @@ def test_the_default_detector_its_layer_and_its_legend_say_the_same(algorithm_id
 
 
 def run_batch_row(algorithm_id, parameters):
-    """One row of QGIS 3.22's BatchAlgorithmDialog: no checkParameterValues, a fresh context on the project,
-    outputs as definitions that load into it, then the dialog's loading step."""
+    """One row of the BatchAlgorithmDialog (QGIS 3.22 to 3.44): no checkParameterValues, a fresh context on the
+    project, outputs as definitions that load into it, then the dialog's loading step."""
     from processing.tools import dataobjects
 
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
@@ -196,7 +196,8 @@ def run_batch_row(algorithm_id, parameters):
     parameters = algorithm.preprocessParameters(parameters)
     results, ok = algorithm.run(parameters, context, feedback)
     if ok:
-        assert handleAlgorithmResults(algorithm, context, feedback, False, parameters)
+        # by keyword: 3.22 has showResults before it, 3.40 dropped that argument
+        assert handleAlgorithmResults(algorithm, context, feedback, parameters=parameters)
     return ok
 
 

@@ -76,11 +76,13 @@ def test_scores_get_a_percentile_stretched_ramp_and_masks_a_transparent_backgrou
     assert classes[0].alpha() == 0 and classes[1].alpha() == 255
 
 
-def test_loaded_outputs_are_named_per_run_styled_and_stacked(scene, tmp_path, qgis_new_project):
+def test_loaded_outputs_are_named_per_run_styled_and_stacked(scene, tmp_path, qgis_new_project, layer_tree_view):
     from qgis.core import QgsProject, QgsSingleSymbolRenderer, QgsWkbTypes
 
     project = QgsProject.instance()
     for run in ("first", "second"):
+        # No layer selected: QGIS 3.44 inserts results above the selected layer, earlier versions on top.
+        layer_tree_view.setCurrentLayer(None)
         processing.runAndLoadResults("fers:detectanomaliesrx", {
             "INPUT": scene.path, "OUTPUT": str(tmp_path / f"{run}_rx.tif"), "THRESHOLD": 0.25,
             "ANOMALY_MASK": str(tmp_path / f"{run}_mask.tif"), "OBJECTS": str(tmp_path / f"{run}_objects.gpkg")})

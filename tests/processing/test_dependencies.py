@@ -8,6 +8,7 @@ import pytest
 
 from fers_qgis import dependencies
 from tests import fake_onnxruntime
+from tests.helpers import PLUGIN_DIR
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -182,8 +183,8 @@ print(import_onnxruntime().__version__)
 """
     # Debian's Python and pip, as QGIS uses them, without the venv (whose real onnxruntime would hide the point);
     # pip reads only the local wheel folder.
-    environment = dict(os.environ, PYTHONPATH=REPOSITORY, QT_QPA_PLATFORM="offscreen", PIP_CONFIG_FILE=os.devnull,
-                       PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
+    environment = dict(os.environ, PYTHONPATH=os.path.dirname(PLUGIN_DIR), QT_QPA_PLATFORM="offscreen",
+                       PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
     completed = subprocess.run(["/usr/bin/python3", "-s", "-c", script], capture_output=True, text=True,
                                env=environment, timeout=300)
     assert completed.returncode == 0, completed.stdout + completed.stderr

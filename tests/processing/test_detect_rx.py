@@ -167,8 +167,9 @@ def test_runs_inside_a_model(scene, output_dir):
     model.addChildAlgorithm(child)
 
     path = str(output_dir / "model.tif")
-    result = processing.run(model, {"scene": scene.path, "rx:scores": path})
-    assert result["rx:scores"] == path
+    (destination,) = model.destinationParameterDefinitions()  # "rx:scores" in 3.22, "scores" in 3.40
+    result = processing.run(model, {"scene": scene.path, destination.name(): path})
+    assert result[destination.name()] == path
     assert highest(read_raster(path).cube_bhw[0], 3) == set(scene.anomalies.values())
 
 

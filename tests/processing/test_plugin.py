@@ -13,7 +13,7 @@ from qgis.gui import QgsBrowserGuiModel
 from fers_qgis import classFactory
 from fers_qgis.compat import LAYER_RASTER
 from fers_qgis.gui.layer_menu import RASTER_LAYER_ACTIONS, LayerMenu
-from tests.helpers import anomaly_scene, write_raster
+from tests.helpers import PLUGIN_DIR, anomaly_scene, write_raster
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ALGORITHM = "fers:detectanomaliesrx"
@@ -40,13 +40,13 @@ def scene_layer(tmp_path, qgis_new_project):
 
 def test_metadata_is_visible_from_the_plugin_folder():
     metadata = configparser.ConfigParser()
-    assert metadata.read(os.path.join(REPOSITORY, "fers_qgis", "metadata.txt"), encoding="utf-8")
+    assert metadata.read(os.path.join(PLUGIN_DIR, "metadata.txt"), encoding="utf-8")
     general = metadata["general"]
     assert general["hasProcessingProvider"] == "yes"
     assert general["qgisMinimumVersion"] == "3.22"
     assert general["qgisMaximumVersion"] == "4.99"  # offered to QGIS 4 too
     assert "\n" not in general["about"]  # the plugin manager shows hard line breaks as they are
-    assert os.path.isfile(os.path.join(REPOSITORY, "fers_qgis", general["icon"]))
+    assert os.path.isfile(os.path.join(PLUGIN_DIR, general["icon"]))
 
 
 def test_plugin_registers_provider_and_layer_action_and_removes_them(qgis_processing, qgis_iface,
@@ -62,7 +62,7 @@ def test_plugin_registers_provider_and_layer_action_and_removes_them(qgis_proces
     assert not provider.icon().isNull()
     assert provider.supportedOutputRasterLayerExtensions() == ["tif"]
     metadata = configparser.ConfigParser()
-    metadata.read(os.path.join(REPOSITORY, "metadata.txt"), encoding="utf-8")
+    metadata.read(os.path.join(PLUGIN_DIR, "metadata.txt"), encoding="utf-8")
     assert provider.versionInfo() == metadata["general"]["version"]
     algorithm = registry.algorithmById(ALGORITHM)
     assert algorithm is not None
@@ -160,7 +160,7 @@ def test_every_algorithm_links_its_readme_section_and_has_its_own_icon(fers_plug
     with open(os.path.join(REPOSITORY, "README.md"), encoding="utf-8") as handle:
         anchors = {github_anchor(line.lstrip("#")) for line in handle if line.startswith("#")}
     metadata = configparser.ConfigParser()
-    metadata.read(os.path.join(REPOSITORY, "metadata.txt"), encoding="utf-8")
+    metadata.read(os.path.join(PLUGIN_DIR, "metadata.txt"), encoding="utf-8")
     provider = QgsApplication.processingRegistry().providerById("fers")
     icons = set()
     for algorithm in provider.algorithms():

@@ -1,6 +1,5 @@
 """The plugin's ONNX pipeline against the training package's torch pipeline, on whole scenes (issue 4)."""
 import json
-import os
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import pytest
 from fers_qgis.core.enhancement import FersOptions, detect_fers
 from training import export, inference, train
 from training.synthetic import make_scene, write_scene
-from tests.helpers import EVAL_DIR, EVAL_SCENES, read_raster
+from tests.helpers import EVAL_DIR, EVAL_NAMES, EVAL_SCENES, read_raster
 
 BANDS = 50  # the published setting, with its product rule
 
@@ -51,6 +50,6 @@ def test_onnx_pipeline_matches_torch_on_a_non_square_scene(model, detector, tmp_
 
 
 @pytest.mark.skipif(not EVAL_SCENES, reason=f"real scenes not found in {EVAL_DIR}")
-@pytest.mark.parametrize("truth", EVAL_SCENES, ids=lambda path: os.path.basename(path)[:-7])
+@pytest.mark.parametrize("truth", EVAL_SCENES, ids=EVAL_NAMES)
 def test_onnx_pipeline_matches_torch_on_real_scenes(model, truth, tmp_path):
     assert_same_scores(model, truth[:-len("_gt.tif")] + ".tif", "fers", tmp_path)
