@@ -23,7 +23,7 @@ $(STAMP): requirements.txt
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
 
-# The console command `fers` (the command line, fers_qgis/cli.py) of this checkout.
+# The console command `fers` (the command line, fers_qgis/cli/) of this checkout.
 $(VENV)/bin/fers: scripts/fers $(STAMP)
 	install -m 755 scripts/fers $@
 

@@ -16,7 +16,7 @@ pipeline (``training.inference``: the whole scene in memory, as the published co
 B = 50 networks that our ONNX pipeline runs. Children may use 80% of physical memory; a peer that needs more
 fails, and the table says so.
 
-Case ``split``: split mode (``fers detect --split``, ``fers_qgis/split.py``) of global RX and FERS on a uint16
+Case ``split``: split mode (``fers detect --split``, ``fers_qgis/cli/split.py``) of global RX and FERS on a uint16
 raster, on a Dask LocalCluster of 1 and 2 worker processes, against the single-process engine, and what the
 cluster itself costs per task and per byte moved between workers (docs/SCALING.md).
 """
@@ -143,12 +143,12 @@ def benchmark_model_paths(folder: str) -> Tuple[str, str]:
 SPLIT_JOB = """
 import logging, time
 from distributed import Client, LocalCluster
-from fers_qgis.split import split_fers, split_rx
+from fers_qgis.cli.split import split_fers, split_rx
 stages = []
 class Stages(logging.Handler):
     def emit(self, record):
         stages.append(record.getMessage())
-log = logging.getLogger("fers_qgis.split")
+log = logging.getLogger("fers_qgis.cli.split")
 log.setLevel(logging.INFO)
 log.addHandler(Stages())
 started = time.perf_counter()

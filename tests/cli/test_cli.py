@@ -9,7 +9,7 @@ import numpy as np
 import processing
 import pytest
 
-from fers_qgis.cli import main
+from fers_qgis.cli.main import main
 from fers_qgis.core.detection import RxOptions, detect_rx
 from tests.helpers import EVAL_SCENES, anomaly_scene, read_raster, write_raster
 
@@ -175,7 +175,7 @@ def models(tmp_path_factory):
 def test_split_fers_in_many_bands_equals_the_plugin_output(tmp_path, cluster, models, detector, scale):
     from fers_qgis.core.enhancement import FersOptions
     from fers_qgis.processing.algorithms.detect_fers import DETECTOR_CHOICES
-    from fers_qgis.split import split_fers
+    from fers_qgis.cli.split import split_fers
 
     source = scene_file(tmp_path, "scene.tif", 0, height=90, width=70)
     expected = tmp_path / "plugin.tif"
@@ -211,7 +211,7 @@ def test_eval_scenes_on_two_workers_equal_the_plugin(tmp_path, detector, algorit
 
 
 def test_row_bands_cover_every_window_once_in_rectangles_of_whole_window_rows():
-    from fers_qgis.split import row_bands
+    from fers_qgis.cli.split import row_bands
 
     # Runs of whole blocks: 3 window rows of 16 rows, each cut into 3 windows across 40 columns.
     windows = [(row, min(16, 40 - row), column, min(16, 40 - column)) for row in range(0, 40, 16)
@@ -257,7 +257,7 @@ def test_import_in_sensor_geometry_writes_the_swath_as_recorded(tmp_path, capsys
                                              (["1-10,20-30"], "1-10,20-30"), (["400-1000", "nm"], "400-1000 nm"),
                                              (["0.4-1.0 um"], "0.4-1.0 um"), (None, None)])
 def test_bands_take_the_plugins_selection_text(words, expected):
-    from fers_qgis.cli import band_selection
+    from fers_qgis.cli.main import band_selection
     assert band_selection(words) == expected
 
 

@@ -18,11 +18,11 @@ from typing import List, Optional, Sequence
 
 from .batch import (PRODUCT_SUFFIXES, DetectionJob, ImportJob, Job, JobResult, expand_inputs, input_stem,
                     output_name, plan_jobs, remove_partial_files, run_here, run_on_cluster)
-from .core import products
-from .core.detection import RxOptions
-from .core.enhancement import FersOptions
-from .core.errors import FersError
-from .core.progress import Progress
+from ..core import products
+from ..core.detection import RxOptions
+from ..core.enhancement import FersOptions
+from ..core.errors import FersError
+from ..core.progress import Progress
 
 # Command-line detector names and the core options each stands for (the plugin's defaults).
 DETECTORS = ("rx", "rx-local", "fers", "fers-local", "fers-spectral", "fers-spatial")
@@ -219,6 +219,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     return detect(args) if args.command == "detect" else import_products(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
-from .core import products
-from .core.detection import RxOptions, detect_rx
-from .core.enhancement import FersOptions, detect_fers
-from .core.errors import FersError
-from .core.onnx_runtime import shipped_model_for
-from .core.progress import Progress, Stage
-from .core.raster import describe_raster, is_gdal_path
+from ..core import products
+from ..core.detection import RxOptions, detect_rx
+from ..core.enhancement import FersOptions, detect_fers
+from ..core.errors import FersError
+from ..core.onnx_runtime import shipped_model_for
+from ..core.progress import Progress, Stage
+from ..core.raster import describe_raster, is_gdal_path
 
 # File name endings taken from a folder (a folder may also hold labels, reports, quick-looks): rasters for
 # detection, NetCDF/HDF5 files (imported on the fly, as the plugin does) and products for import.
