@@ -19,6 +19,7 @@ from osgeo import gdal
 from fers_qgis.core.detection import RxOptions, detect_rx
 from fers_qgis.core.enhancement import FersOptions, detect_fers
 from fers_qgis.core.metrics import roc_auc
+from fers_qgis.core.model_format import FUSIONS
 from fers_qgis.core.onnx_runtime import shipped_model_for, shipped_models
 from fers_qgis.core.raster import OUTPUT_NODATA, describe_raster, gdal_errors_as_exceptions
 
@@ -26,8 +27,9 @@ from fers_qgis.core.raster import OUTPUT_NODATA, describe_raster, gdal_errors_as
 Detector = Callable[[str, str], object]
 
 # rx / rx-local: global / local (dual-window) RX on all bands. fers: RX on the FERS-enhanced cube with the model's
-# fusion rule (sum, or the product rule at 50 bands); fers-spectral / fers-spatial: RX on x + spe_f / x + spa_f
-# alone; fers-local: local RX on x + spa_f + spe_f. Local detectors use the plugin's default windows and rule.
+# fusion rule (the product rule in every exported model, or --fusion); fers-spectral / fers-spatial: RX on
+# x + spe_f / x + spa_f alone; fers-local: local RX on x + spa_f + spe_f. Local detectors use the plugin's default
+# windows and rule.
 RX_DETECTORS = {"rx": RxOptions(detector="global"), "rx-local": RxOptions(detector="local")}
 # fers-ensemble: the mean of the 0-1 scaled "fers" maps of every model set given (a random ensemble's baseline).
 FERS_DETECTORS = ("fers", "fers-spectral", "fers-spatial", "fers-local", "fers-ensemble")
@@ -146,7 +148,7 @@ def main(argv=None) -> int:
     parser.add_argument("--detector", required=True, choices=DETECTORS)
     parser.add_argument("--model", nargs="+", default=[], help="FERS model sets (.spectral.onnx files); each scene "
                         "gets the one reading most of its bands, as the plugin chooses; default: the shipped sets")
-    parser.add_argument("--fusion", choices=("sum", "product"), help="override the models' fusion rule")
+    parser.add_argument("--fusion", choices=FUSIONS, help="override the models' fusion rule")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     results = evaluate(args.detector, args.scenes, args.model, args.fusion)

@@ -27,7 +27,7 @@ from .train import ENHANCER_FILE, RANDOM_TEACHER, STUDENT_FILE, read_config
 
 OPSET = 18
 MAX_SIDE = 1 << 15
-# The product rule for every band count: published for 50 bands only (the sum above), it also wins at 100 and 200
+# The product rule for every band count: published for 50 bands (the sum for more), it also wins at 100 and 200
 # on the selection signal (implants into held-out training scenes, docs/RESULTS.md "Model sets").
 FUSION = "product"
 
@@ -39,8 +39,6 @@ def git_commit() -> str:
                               cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
-
-
 
 
 def export_module(module: torch.nn.Module, example: torch.Tensor, path: str, dynamic_size: bool,

@@ -21,6 +21,7 @@ import numpy as np
 from osgeo import gdal
 
 from fers_qgis.core.metrics import roc_auc
+from fers_qgis.core.model_format import FUSIONS
 from fers_qgis.core.raster import OUTPUT_NODATA, gdal_errors_as_exceptions
 from fers_qgis.core.spectral import band_matrix, to_model_bands
 from training.evaluate import DETECTORS, make_detector, read_first_band
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
     parser.add_argument("--hosts", default="", help="comma-separated scene names to implant into (default all)")
     parser.add_argument("--strengths", default="", help="comma-separated mixing fractions, one per draw in turn "
                         "(default: each implant 10-50%%)")
-    parser.add_argument("--fusion", choices=("sum", "product"), help="override the models' fusion rule")
+    parser.add_argument("--fusion", choices=FUSIONS, help="override the models' fusion rule")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     started = time.perf_counter()

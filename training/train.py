@@ -47,8 +47,8 @@ HISTORY_FILE = "history.jsonl"
 RANDOM_TEACHER = "random"
 STAGES = ("teacher", "student")
 COMPILE_CHOICES = ("auto", "on", "off")
-# torch.compile takes about 100 s on 2 cores and then halves a step (docs/RESULTS.md, "Training speed"): "auto"
-# compiles runs of at least this many steps.
+# torch.compile takes about 100 s on 2 cores and then makes a step up to 2.4x faster (docs/RESULTS.md, "Training
+# speed"): "auto" compiles runs of at least this many steps.
 COMPILE_MIN_STEPS = 100
 # Default schedules (epochs of 50 steps, batch 16), sized so that a full run of both stages at B = 50 takes about
 # 30 minutes on a 2-core CPU (teacher about 7 s a step, student about 2.5 s). Fixed, not selected on any score.
@@ -91,7 +91,7 @@ class TrainConfig:
     # Runs saved before this field existed normalised each tile by its exact min and max.
     normalisation: str = "minmax"
     wavelengths_nm: List[float] = field(default_factory=list)  # filled in: the model bands' (training_wavelengths)
-    compile: str = "auto"  # COMPILE_CHOICES: torch.compile of the training step (no effect on what is learned)
+    compile: str = "auto"  # COMPILE_CHOICES: torch.compile of the training step (the same computation, fused)
 
 
 def rx_auc(cube_bhw: np.ndarray, labels_hw: np.ndarray) -> float:
@@ -355,7 +355,8 @@ def parse_args(argv=None) -> Tuple[TrainConfig, bool]:
         data=args.data, out=args.out,
         epochs=DEFAULT_EPOCHS[args.stage] if args.epochs is None else args.epochs, steps_per_epoch=args.steps_per_epoch,
         batch=args.batch, lr=args.lr, seed=args.seed,
-        device=args.device, compile=args.compile, teacher=args.teacher, paste_kinds=kinds, pixel_weight=args.pixel_weight,
+        device=args.device, compile=args.compile, teacher=args.teacher, paste_kinds=kinds,
+        pixel_weight=args.pixel_weight,
         teacher_network=network,
         validation_scenes=[name for name in args.validation_scenes.split(",") if name],
         validation_count=args.validation_count, validation_tiles=args.validation_tiles)

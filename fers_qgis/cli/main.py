@@ -218,4 +218,3 @@ def run_jobs(args, inputs: Sequence[str], failures: List[JobResult], name_for, m
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     return detect(args) if args.command == "detect" else import_products(args)
-

@@ -32,10 +32,10 @@ from xml.sax.saxutils import escape
 from .batch import TASK_RETRIES
 from ..core import rx
 from ..core.detection import (DetectionSummary, RxOptions, add_block_statistics, check_rx_job, check_statistics,
-                             global_block_scores, open_rx_reader, score_band_name)
+                              global_block_scores, open_rx_reader, score_band_name)
 from ..core.enhancement import (FersOptions, ModelBandStatistics, _check_options, _detector_cubes,
-                               _FeatureBlocks, _prepare, _Scene, _score_label, _TempRaster, _Workspace,
-                               feature_block, needed_branches, scan_windows, write_final_scores)
+                                _FeatureBlocks, _prepare, _Scene, _score_label, _TempRaster, _Workspace,
+                                feature_block, needed_branches, scan_windows, write_final_scores)
 from ..core.errors import InputError
 from ..core.onnx_runtime import load_model_set
 from ..core.progress import Progress

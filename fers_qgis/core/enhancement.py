@@ -138,6 +138,7 @@ def _open_scene(input_path: str, model: FersModelSet, mask_path: Optional[str], 
     reads a bad band is filled from its good neighbours (``fill_bad_model_bands``), and the log says so."""
     info = describe_raster(input_path)
     metadata = model.metadata
+
     def matrix_for(usable: Optional[np.ndarray] = None) -> np.ndarray:
         return band_matrix(info.band_count, metadata.bands, metadata.band_mode, info.wavelengths_nm,
                            metadata.wavelengths_nm, usable)
