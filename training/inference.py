@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from osgeo import gdal
 
-from fers_qgis.core.enhancement import blend_window, reflect_padding, tile_starts
+from fers_qgis.core.tiling import blend_window, reflect_padding, tile_starts
 from fers_qgis.core.raster import describe_raster
 from fers_qgis.core.spectral import NORMALISATION_SCALE, MinMaxNormaliser, band_matrix, to_model_bands
 

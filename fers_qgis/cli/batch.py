@@ -10,6 +10,7 @@ import dataclasses
 import glob
 import os
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -160,10 +161,14 @@ def plan_jobs(rasters: Sequence[str], out_dir: str, name_for: Callable[[str], st
 
 
 def remove_partial_files(output_path: str) -> None:
-    """Delete the hidden partial files a killed writer of this output left behind (never the output itself)."""
+    """Delete the hidden partial file and temporary folder a killed worker of this output left behind (never the
+    output itself)."""
     folder, name = os.path.split(os.path.abspath(output_path))
-    for leftover in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.partial.tif")):
-        os.remove(leftover)
+    for leftover in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.partial*")):
+        if os.path.isdir(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            os.remove(leftover)
 
 
 def run_here(jobs: Iterable[Job], progress_for: Callable[[Job], Progress]) -> List[JobResult]:

@@ -1,20 +1,17 @@
-"""One large raster on a Dask cluster (``fers detect --split``): the engine's passes as a task graph over row bands.
+"""One large raster on a Dask cluster (``fers detect --split``): the core's jobs on a scheduler of Dask tasks.
 
-Every pass takes the single-process engine's own windows (or FERS feature blocks) and gives each task a band of
-whole rows of them, so each task's output is a rectangle:
+``RxJob`` and ``FersJob`` (``fers_qgis.core``) are each one sequence of passes (see ``core.pipeline``); this
+module is the second scheduler of those passes. Each pass's windows (or FERS feature blocks) are grouped into
+bands of whole rows, one task per band, so each task's output is a rectangle:
 
-- global RX: pass-1 statistics per band (count, mean, cross-products; ``rx.BackgroundStatistics``) merged as a
-  binary tree of tasks; the whitening on the client; scores per band;
-- FERS: pass-1 model-band statistics per band (count, sums, min/max) merged as a tree; feature blocks with their
-  halo (the engine's ``feature_block``; spatial tiles are recomputed only where two bands share one) written per
-  band with their RX statistics, merged as a tree; scores per band of the cubes;
-- one task writes the output from the bands' score files (mosaicked by a VRT), through the core's RasterWriter, so
-  the output appears complete or not at all.
+- a reduction (background or model-band statistics) is one task per band merged as a binary tree of tasks;
+- a pass that writes rasters (FERS cubes, score maps) writes one file per band, mosaicked by a VRT, with the
+  task's statistics merged as a tree;
+- the output is written by one task through the core's RasterWriter, so it appears complete or not at all.
 
 Band files live in a hidden folder beside the output, deleted at the end: the output folder must be on a file
-system every worker sees. The per-pixel arithmetic is the engine's; only the order of the statistics' sums differs,
-so scores agree with the single-process run to rounding. Tasks are retried when a worker dies. The tasks call the
-engine's own pieces (enhancement's scene, feature blocks and temporary rasters included) rather than copies of them.
+system every worker sees. The per-pixel arithmetic is the core's; only the order of the statistics' sums differs,
+so scores agree with the single-process run to rounding. Tasks are retried when a worker dies.
 """
 import copy
 import dataclasses
@@ -26,26 +23,21 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
 from .batch import TASK_RETRIES
-from ..core import rx
-from ..core.detection import (DetectionSummary, RxOptions, add_block_statistics, check_rx_job, check_statistics,
-                              global_block_scores, open_rx_reader, score_band_name)
-from ..core.enhancement import (FersOptions, ModelBandStatistics, _check_options, _detector_cubes,
-                                _FeatureBlocks, _prepare, _Scene, _score_label, _TempRaster, _Workspace,
-                                feature_block, needed_branches, scan_windows, write_final_scores)
+from ..core.detection import DetectionSummary, RxJob, RxOptions
+from ..core.enhancement import FersJob, FersOptions, check_fers_options
 from ..core.errors import InputError
-from ..core.onnx_runtime import load_model_set
+from ..core.pipeline import Merge, Opener, T, WindowPlan, merged
 from ..core.progress import Progress
-from ..core.raster import BlockReader, RasterInfo, RasterWriter, Window, block_windows, describe_raster
+from ..core.raster import RasterInfo, Window
+from ..core.workspace import RasterFile, TempRaster, Workspace
 
 # Tasks per worker and pass: enough for the scheduler to balance uneven bands, few enough that the per-task cost
 # (opening the raster, loading the model) stays small (docs/SCALING.md).
 TASKS_PER_WORKER = 4
-# FERS bands are at least this many spatial tiles tall: tiles straddling two bands are computed by both.
-FERS_MIN_BAND_TILES = 8
 
 LOG = logging.getLogger(__name__)
 
@@ -89,7 +81,7 @@ class _BandWriter:
         self.first_row, stop, _ = band
         self.rows = stop - self.first_row
         self._partial = f"{path}.{uuid.uuid4().hex[:8]}.partial.tif"
-        self._raster = _TempRaster(self._partial, dataclasses.replace(like, height=self.rows), bands)
+        self._raster = TempRaster(self._partial, dataclasses.replace(like, height=self.rows), bands)
 
     def write(self, first_row: int, values_bhw, valid_hw, first_column: int = 0) -> None:
         self._raster.write(first_row - self.first_row, values_bhw, valid_hw, first_column)
@@ -121,15 +113,6 @@ def planning_budget(info: RasterInfo, bytes_per_pixel: int, budget: int, tasks: 
     return max(1, min(budget, info.width * info.height * bytes_per_pixel // max(1, tasks)))
 
 
-def _merged(first, second):
-    """Statistics of two disjoint sets of pixels (the inputs stay untouched: Dask may keep and reuse them)."""
-    return copy.deepcopy(first).merge(second)
-
-
-def _merged_by_name(first: Dict[str, rx.BackgroundStatistics], second: Dict[str, rx.BackgroundStatistics]):
-    return {name: _merged(first[name], second[name]) for name in first}
-
-
 def tree_reduce(submit, futures: list, merge):
     """Merge futures pairwise, level by level, into one future: depth log2(n), each merge a task."""
     while len(futures) > 1:
@@ -138,97 +121,24 @@ def tree_reduce(submit, futures: list, merge):
     return futures[0]
 
 
-def _rx_statistics_task(input_path: str, bands: Tuple[int, ...], mask_path: Optional[str], undeclared_fill: bool,
-                        band: Band) -> rx.BackgroundStatistics:
-    reader = BlockReader(describe_raster(input_path), bands, mask_path, undeclared_fill)
-    statistics = rx.BackgroundStatistics(len(bands))
-    try:
-        for window in band[2]:
-            add_block_statistics(statistics, *reader.read(*window))
-    finally:
-        reader.close()
-    return statistics
+def _reduce_task(opener: Opener, windows: Sequence[Window], merge: Merge):
+    """One band of a reduction: the merged results of its windows."""
+    with opener(Progress()) as work:
+        return merged(merge, [work(window) for window in windows])
 
 
-@dataclass(frozen=True)
-class _ScenePlan:
-    """How the client's scene reads the raster (its bad-band scan done once, by the client), for the workers."""
-
-    matrix: object
-    bands: Tuple[int, ...]
-    band_names: Tuple[str, ...]
-    wavelengths_nm: Tuple[Optional[float], ...]
-
-    @classmethod
-    def of(cls, scene: _Scene) -> "_ScenePlan":
-        return cls(scene.matrix, scene.reader.bands, scene.band_names, scene.wavelengths_nm)
+def _rasters_task(opener: Opener, like: RasterInfo, band: Band, bands: Dict[str, int], paths: Dict[str, str],
+                  merge: Optional[Merge]) -> Tuple[Dict[str, BandFile], object]:
+    """One band of a pass that writes rasters: its band files, and the merged results of its windows."""
+    writers = {name: _BandWriter(paths[name], like, band, count) for name, count in bands.items()}
+    with opener(Progress()) as work:
+        results = [work(window, writers) for window in band[2]]
+    return {name: writer.finish() for name, writer in writers.items()}, merged(merge, results)
 
 
-def _reopened_scene(input_path: str, mask_path: Optional[str], undeclared_fill: bool, plan: _ScenePlan) -> _Scene:
-    """The client's scene in a worker, without scanning its bands again."""
-    info = describe_raster(input_path)
-    return _Scene(info, BlockReader(info, plan.bands, mask_path, undeclared_fill), plan.matrix, plan.band_names,
-                  plan.wavelengths_nm)
-
-
-def _scan_task(input_path: str, mask_path: Optional[str], undeclared_fill: bool, plan: _ScenePlan, band: Band
-               ) -> ModelBandStatistics:
-    scene = _reopened_scene(input_path, mask_path, undeclared_fill, plan)
-    try:
-        statistics = ModelBandStatistics.of_block(scene, band[2][0], *scene.reader.read(*band[2][0]))
-        for window in band[2][1:]:
-            statistics.merge(ModelBandStatistics.of_block(scene, window, *scene.reader.read(*window)))
-    finally:
-        scene.reader.close()
-    return statistics
-
-
-def _feature_task(input_path: str, model_path: str, use_gpu: bool, mask_path: Optional[str], undeclared_fill: bool,
-                  plan: _ScenePlan,
-                  band_statistics: ModelBandStatistics, cube_names: Sequence[str], budget: int, band: Band,
-                  paths: Dict[str, str]) -> Tuple[Dict[str, BandFile], Dict[str, rx.BackgroundStatistics]]:
-    model = load_model_set(model_path, use_gpu)  # loaded once per worker process (the core keeps it)
-    scene = _reopened_scene(input_path, mask_path, undeclared_fill, plan)
-    try:
-        band_statistics.normalise(scene, model)
-        features = _FeatureBlocks(scene, model, *needed_branches(cube_names), budget)
-        statistics = {name: rx.BackgroundStatistics(model.bands) for name in cube_names}
-        writers = {name: _BandWriter(paths[name], scene.info, band, model.bands) for name in cube_names}
-        for first_row, rows, first_column, columns in band[2]:
-            cubes, valid_hw = feature_block(features, (first_row, first_row + rows, first_column,
-                                                       first_column + columns), cube_names, statistics)
-            for name, writer in writers.items():
-                writer.write(first_row, cubes[name], valid_hw, first_column)
-        return {name: writer.finish() for name, writer in writers.items()}, statistics
-    finally:
-        scene.reader.close()
-
-
-def _score_task(raster_path: str, bands: Tuple[int, ...], mask_path: Optional[str], undeclared_fill: bool,
-                band: Band, background: Tuple, path: str) -> BandFile:
-    """Global RX scores of one band of a raster (the input, or a FERS cube) against the scene's background."""
-    mean, whitening = background
-    reader = BlockReader(describe_raster(raster_path), bands, mask_path, undeclared_fill)
-    try:
-        writer = _BandWriter(path, reader.info, band, 1)
-        for window in band[2]:
-            cube_bhw, valid_hw = reader.read(*window)
-            writer.write(window[0], global_block_scores(cube_bhw, mean, whitening)[None], valid_hw, window[2])
-        return writer.finish()
-    finally:
-        reader.close()
-
-
-def _write_output_task(output_path: str, like: RasterInfo, label: str, mosaics: Sequence[str],
-                       ranges: Sequence[Tuple[float, float]], scale: bool, budget: int) -> None:
-    """The one writer: the final map from the score mosaics (product rule and scaling as the engine does)."""
-    readers = [BlockReader(describe_raster(path), (1,)) for path in mosaics]
-    try:
-        with RasterWriter(output_path, like, [label]) as writer:
-            write_final_scores(readers, list(ranges), writer, scale, budget, None)
-    finally:
-        for reader in readers:
-            reader.close()
+def _merged_copy(merge: Merge, first, second):
+    """Merge without touching the inputs: Dask may keep and reuse them."""
+    return merge(copy.deepcopy(first), second)
 
 
 def _first(pair):
@@ -239,15 +149,24 @@ def _second(pair):
     return pair[1]
 
 
-class _SplitRun:
-    """What the passes of one split run share: the client, the workspace, progress display and task retries."""
+class DaskScheduler:
+    """Runs a core job's passes as Dask tasks over bands of rows (see ``core.pipeline`` for the calls)."""
 
-    def __init__(self, client, output_path: str, tasks: Optional[int], show_progress: bool):
+    def __init__(self, client, output_path: str, tasks: Optional[int] = None, show_progress: bool = False,
+                 min_band_rows: Optional[int] = None):
         self.client = client
         self.tasks = tasks or TASKS_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
         self.submit = partial(client.submit, retries=TASK_RETRIES, pure=False)
-        self.workspace = _Workspace(output_path)
+        self.workspace = Workspace(output_path)
         self.show_progress = show_progress
+        self.min_band_rows = min_band_rows
+        self._names = 0
+
+    def __enter__(self) -> "DaskScheduler":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.workspace.close()
 
     def wait(self, futures: list, stage: str) -> list:
         """The futures' results, with Dask's progress bar on the terminal when asked for; logs the stage's time."""
@@ -259,56 +178,58 @@ class _SplitRun:
         LOG.info("%s: %.2f s", stage, time.perf_counter() - started)
         return results
 
-    def file(self, name: str) -> str:
-        return os.path.join(self.workspace.folder, name)
+    def _bands(self, plan: WindowPlan) -> List[Band]:
+        """The plan's windows in about ``tasks`` bands of rows (windows made smaller where they would be too few:
+        that changes no score, only how the work is cut)."""
+        if not plan.splittable:
+            raise InputError("This pass reads the whole raster in order and cannot be split over workers.")
+        windows = plan.windows(planning_budget(plan.info, plan.bytes_per_pixel, plan.budget, self.tasks))
+        min_rows = plan.min_rows if self.min_band_rows is None else self.min_band_rows
+        return row_bands(windows, self.tasks, min(min_rows, plan.info.height))
 
-    def background(self, statistics: rx.BackgroundStatistics, channels: int, info: RasterInfo):
-        """The checked background (mean, whitening), sent once to every worker."""
-        check_statistics(statistics, channels, info)
-        return self.client.scatter((statistics.mean, rx.whitening_matrix(statistics.covariance)), broadcast=True)
+    def reduce(self, name: str, opener: Opener, plan: WindowPlan, merge: Merge, progress: Progress):
+        futures = [self.submit(_reduce_task, opener, band[2], merge) for band in self._bands(plan)]
+        return self.wait([tree_reduce(self.submit, futures, partial(_merged_copy, merge))],
+                         f"{name}, {len(futures)} tasks and their tree")[0]
 
-    def scores(self, raster_path: str, bands: Tuple[int, ...], mask_path: Optional[str], undeclared_fill: bool,
-               bands_of_rows: List[Band], background, name: str) -> List[BandFile]:
-        return self.wait([self.submit(_score_task, raster_path, bands, mask_path, undeclared_fill, band, background,
-                                      self.file(f"{name}{index}.tif")) for index, band in enumerate(bands_of_rows)],
-                         f"scores, {len(bands_of_rows)} tasks")
+    def rasters(self, name: str, opener: Opener, plan: WindowPlan, bands: Dict[str, int],
+                merge: Optional[Merge], progress: Progress) -> Tuple[Dict[str, RasterFile], object]:
+        self._names += 1
+        prefix = self.workspace.file(f"{name}{self._names}")
+        futures = [self.submit(_rasters_task, opener, plan.info, band, bands,
+                               {key: f"{prefix}-{key_index}_{index}.tif" for key_index, key in enumerate(bands)},
+                               merge)
+                   for index, band in enumerate(self._bands(plan))]
+        files = self.wait([self.submit(_first, future) for future in futures], f"{name}, {len(futures)} tasks")
+        result = None
+        if merge is not None:
+            result = self.wait([tree_reduce(self.submit, [self.submit(_second, future) for future in futures],
+                                            partial(_merged_copy, merge))], f"{name}: statistics tree")[0]
+        mosaics = {}
+        for key_index, (key, count) in enumerate(bands.items()):
+            parts = [item[key] for item in files]
+            path = write_mosaic(f"{prefix}-{key_index}.vrt", plan.info, count, parts)
+            mosaics[key] = RasterFile(path, count, min(item.minimum for item in parts),
+                                      max(item.maximum for item in parts))
+        return mosaics, result
 
-    def write_output(self, output_path: str, like: RasterInfo, label: str, maps: Sequence[List[BandFile]],
-                     scale: bool, budget: int) -> None:
-        mosaics = [write_mosaic(self.file(f"map{index}.vrt"), like, 1, files) for index, files in enumerate(maps)]
-        ranges = [(min(item.minimum for item in files), max(item.maximum for item in files)) for files in maps]
-        self.wait([self.submit(_write_output_task, output_path, like, label, mosaics, ranges, scale, budget)],
-                  "output, 1 task")
+    def once(self, name: str, work: Callable[[Progress], T], progress: Progress) -> T:
+        return self.wait([self.submit(work, Progress())], f"{name}, 1 task")[0]
+
+
+LOCAL_REFUSAL = ("Split mode runs global RX on every cube; local RX takes its background from a window around "
+                 "each pixel: run it without --split.")
 
 
 def split_rx(client, input_path: str, output_path: str, options: RxOptions = RxOptions(),
              mask_path: Optional[str] = None, tasks: Optional[int] = None, show_progress: bool = False
              ) -> DetectionSummary:
     """Global RX of one raster as a task graph on a Dask cluster; the output equals ``detect_rx``'s."""
-    started = time.perf_counter()
     if options.detector != "global":
-        raise InputError("Split mode runs global RX and FERS; local RX takes its background from a window around "
-                         "each pixel: run it without --split.")
-    info, bands = check_rx_job(input_path, output_path, options, mask_path)
-    budget = options.memory_budget_mb * 2**20
-    sizing = open_rx_reader(info, bands, options, mask_path, budget, Progress())
-    bands, bytes_per_pixel = sizing.bands, sizing.bytes_per_pixel
-    sizing.close()
-    fill = options.undeclared_fill
-    run = _SplitRun(client, output_path, tasks, show_progress)
-    try:
-        windows = block_windows(info, bytes_per_pixel, planning_budget(info, bytes_per_pixel, budget, run.tasks))
-        bands_of_rows = row_bands(windows, run.tasks)
-        partial_statistics = [run.submit(_rx_statistics_task, input_path, bands, mask_path, fill, band)
-                              for band in bands_of_rows]
-        statistics = run.wait([tree_reduce(run.submit, partial_statistics, _merged)],
-                              f"statistics, {len(partial_statistics)} tasks and their tree")[0]
-        background = run.background(statistics, len(bands), info)
-        scores = run.scores(input_path, bands, mask_path, fill, bands_of_rows, background, "scores")
-        run.write_output(output_path, info, score_band_name(options), [scores], False, budget)
-    finally:
-        run.workspace.close()
-    return DetectionSummary(output_path, statistics.count, len(bands), time.perf_counter() - started)
+        raise InputError(LOCAL_REFUSAL)
+    job = RxJob.plan(input_path, output_path, options, mask_path)
+    with DaskScheduler(client, output_path, tasks, show_progress) as scheduler:
+        return job.run(scheduler)
 
 
 def split_fers(client, input_path: str, output_path: str, model_path: str, options: FersOptions = FersOptions(),
@@ -316,61 +237,13 @@ def split_fers(client, input_path: str, output_path: str, model_path: str, optio
                min_band_rows: Optional[int] = None) -> DetectionSummary:
     """A FERS detector of one raster as a task graph on a Dask cluster; the output equals ``detect_fers``'s.
 
-    ``min_band_rows`` (default: FERS_MIN_BAND_TILES spatial tiles) bounds how thin a feature band may be."""
-    started = time.perf_counter()
-    _check_options(options)
+    ``min_band_rows`` (default: the feature pass's own, a few spatial tiles) bounds how thin a band may be."""
+    check_fers_options(options)
     if options.detector == "fers-local":
-        raise InputError("Split mode runs global RX on the FERS cubes; FERS with local RX takes its background from "
-                         "a window around each pixel: run it without --split.")
-    budget = int(options.memory_budget_mb * 2**20)
-    model, scene = _prepare(input_path, [output_path], model_path, mask_path, options.use_gpu,
-                            options.undeclared_fill, budget, Progress())
-    fill = options.undeclared_fill
-    scene_plan = _ScenePlan.of(scene)
-    info = scene.info
-    fusion = options.fusion or model.metadata.fusion
-    cube_names = _detector_cubes(options.detector, fusion)
-    if min_band_rows is None:
-        min_band_rows = FERS_MIN_BAND_TILES * model.tile_size
-    run = _SplitRun(client, output_path, tasks, show_progress)
-    tasks = run.tasks
-    try:
-        scan_budget = planning_budget(info, scene.reader.bytes_per_pixel, budget, tasks)
-        scan = [run.submit(_scan_task, input_path, mask_path, fill, scene_plan, band)
-                for band in row_bands(scan_windows(scene, scan_budget), tasks)]
-        band_statistics = run.wait([tree_reduce(run.submit, scan, _merged)],
-                                   f"model-band statistics, {len(scan)} tasks and their tree")[0]
-        band_statistics.normalise(scene, model)  # refuses a raster without valid pixels
-
-        plan = _FeatureBlocks(scene, model, *needed_branches(cube_names), budget).blocks
-        blocks = [(r0, r1 - r0, c0, c1 - c0) for r0, r1, c0, c1 in plan]
-        feature_bands = row_bands(blocks, tasks, min(min_band_rows, info.height))
-        shared_statistics = client.scatter(band_statistics, broadcast=True)
-        features = [run.submit(_feature_task, input_path, model_path, options.use_gpu, mask_path, fill, scene_plan,
-                               shared_statistics,
-                               cube_names, budget, band, {name: run.file(f"cube{cube}_{index}.tif")
-                                                          for cube, name in enumerate(cube_names)})
-                    for index, band in enumerate(feature_bands)]
-        files = run.wait([run.submit(_first, future) for future in features], f"features, {len(features)} tasks")
-        statistics = run.wait([tree_reduce(run.submit, [run.submit(_second, future) for future in features],
-                                           _merged_by_name)], "cube statistics tree")[0]
-
-        score_maps = []
-        for cube, name in enumerate(cube_names):
-            cube_path = write_mosaic(run.file(f"cube{cube}.vrt"), info, model.bands, [item[name] for item in files])
-            cube_reader = BlockReader(describe_raster(cube_path), tuple(range(1, model.bands + 1)))
-            cube_budget = planning_budget(info, cube_reader.bytes_per_pixel, budget, tasks)
-            cube_bands = row_bands(block_windows(cube_reader.info, cube_reader.bytes_per_pixel, cube_budget), tasks)
-            cube_reader.close()
-            background = run.background(statistics[name], model.bands, info)
-            score_maps.append(run.scores(cube_path, cube_reader.bands, None, False, cube_bands, background,
-                                         f"scores{cube}_"))
-        run.write_output(output_path, info, _score_label(options.detector, fusion, options), score_maps,
-                         options.scale_scores, budget)
-    finally:
-        scene.reader.close()
-        run.workspace.close()
-    return DetectionSummary(output_path, scene.valid_pixels, model.bands, time.perf_counter() - started)
+        raise InputError(LOCAL_REFUSAL)
+    job = FersJob.plan(input_path, output_path, model_path, options, mask_path)
+    with DaskScheduler(client, output_path, tasks, show_progress, min_band_rows) as scheduler:
+        return job.run(scheduler)
 
 
 def split_job(client, job, tasks: Optional[int] = None, show_progress: bool = False) -> DetectionSummary:

@@ -1,21 +1,27 @@
-"""The RX detection job: raster in, anomaly-score GeoTIFF out, in bounded memory.
+"""The RX detection job: raster in, anomaly-score GeoTIFF out, in bounded memory; and the scoring passes and
+output writer that FERS shares with it.
 
-Everything the Processing algorithm, the evaluation CLI and the demo run goes through ``detect_rx``.
+Everything the Processing algorithm, the command line and the demo run goes through ``RxJob`` (``detect_rx`` on
+this machine, ``fers_qgis.cli.split`` on a Dask cluster).
 """
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from functools import partial
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import linalg, rx
 from .errors import InputError
 from .memory import release_free_memory
+from .pipeline import LocalScheduler, WindowPlan, whole_raster
 from .progress import Progress, Stage
-from .raster import (BlockReader, RasterInfo, RasterWriter, block_windows, check_output_path, describe_raster,
-                     iter_blocks, row_chunks, select_bands)
+from .raster import (BlockReader, RasterInfo, RasterWriter, Window, block_windows, check_output_path,
+                     describe_raster, iter_blocks, row_chunks, select_bands)
 from .validity import ValidityOptions, assess_scene
+from .workspace import RasterFile
 
 DETECTORS = ("global", "local")
 
@@ -33,6 +39,14 @@ class RxOptions:
     memory_budget_mb: int = 256
     undeclared_fill: bool = True
     local_background: rx.LocalBackgroundRule = rx.LocalBackgroundRule()
+
+
+class LocalWindows(Protocol):
+    """What local RX needs of a job's options (RxOptions and FersOptions have it)."""
+
+    inner_window: int
+    outer_window: int
+    local_background: rx.LocalBackgroundRule
 
 
 @dataclass
@@ -62,18 +76,6 @@ def _check_options(options: RxOptions) -> None:
         check_windows(options.inner_window, options.outer_window)
     if options.memory_budget_mb < 16:
         raise InputError("The memory budget must be at least 16 MB.")
-
-
-def scene_statistics(reader: BlockReader, budget_bytes: int, progress: Optional[Progress]
-                     ) -> rx.BackgroundStatistics:
-    """First pass: background mean and covariance over every valid pixel of the selected bands."""
-    info = reader.info
-    channels = len(reader.bands)
-    statistics = rx.BackgroundStatistics(channels)
-    windows = block_windows(info, reader.bytes_per_pixel, budget_bytes)
-    for _, cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        add_block_statistics(statistics, cube_bhw, valid_hw)
-    return statistics
 
 
 def add_block_statistics(statistics: rx.BackgroundStatistics, cube_bhw: np.ndarray, valid_hw: np.ndarray) -> None:
@@ -130,6 +132,174 @@ def score_band_name(options: RxOptions) -> str:
         f"RX local anomaly score (windows {options.inner_window}/{options.outer_window})")
 
 
+@dataclass(frozen=True)
+class Background:
+    """The RX background of a scene: its mean, whitening matrix (its columns: the covariance rank) and size."""
+
+    mean: np.ndarray
+    whitening: np.ndarray
+    count: int
+
+    @classmethod
+    def of(cls, statistics: rx.BackgroundStatistics, channels: int, info: RasterInfo) -> "Background":
+        """The checked background of these statistics (an InputError where RX is not defined)."""
+        check_statistics(statistics, channels, info)
+        return cls(statistics.mean, rx.whitening_matrix(statistics.covariance), statistics.count)
+
+
+# The name of the one raster a scoring pass writes.
+SCORES = "scores"
+
+
+@contextmanager
+def scoring(open_reader: Callable[[], BlockReader], background: Background, local: Optional[LocalWindows],
+            budget: int, progress: Progress) -> Iterator[Callable]:
+    """A scoring pass over what ``open_reader`` reads: global RX scores of each window, or (``local``: the
+    windows and rule of local RX) local RX over the whole raster, row strip after row strip, into ``SCORES``."""
+    reader = open_reader()
+    try:
+        def score(window: Window, sinks: Dict[str, object]) -> None:
+            if local is not None:
+                write_local_scores(reader, background, local, sinks[SCORES], budget, progress)
+                return
+            cube_bhw, valid_hw = reader.read(*window)
+            sinks[SCORES].write(window[0], global_block_scores(cube_bhw, background.mean, background.whitening)[None],
+                                valid_hw, window[2])
+        yield score
+    finally:
+        reader.close()
+
+
+def scoring_plan(info: RasterInfo, bytes_per_pixel: int, local: bool, budget: int) -> WindowPlan:
+    """The windows of a scoring pass: any for global RX; the whole raster, in order, for local RX."""
+    return WindowPlan(info, bytes_per_pixel, budget, whole_raster(info) if local else None)
+
+
+def scaled(scores: np.ndarray, minimum: float, maximum: float) -> np.ndarray:
+    """Min-max scaling to [0, 1]; a constant map becomes zeros."""
+    span = maximum - minimum
+    return (scores - minimum) / span if span > 0 else np.zeros_like(scores)
+
+
+def write_score_output(output_path: str, like: RasterInfo, label: str, maps: Sequence[RasterFile], scale: bool,
+                       budget: int, progress: Progress) -> None:
+    """The job's one output: the score map, or the product of the min-max scaled maps (product rule), optionally
+    scaled to 0-1, written through RasterWriter (complete or not at all)."""
+    readers = [item.reader() for item in maps]
+    try:
+        with RasterWriter(output_path, like, [label]) as writer:
+            write_final_scores(readers, [(item.minimum, item.maximum) for item in maps], writer, scale, budget,
+                               progress)
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def write_final_scores(readers: List[BlockReader], ranges: List[Tuple[float, float]], writer: RasterWriter,
+                       scale: bool, budget: int, progress: Optional[Progress]) -> None:
+    """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1.
+
+    ``readers`` read the score maps (NaN where invalid), ``ranges`` are their (minimum, maximum) valid values."""
+    info = readers[0].info
+    windows = block_windows(info, 8 * 4 * len(readers), budget)
+
+    def combined_blocks(stage):
+        """(window, scores_hw, valid_hw): the one map as it is, or the product of the scaled maps."""
+        for window, scores_bhw, valid_hw in iter_blocks(readers[0], windows, stage):
+            if len(readers) == 1:
+                yield window, scores_bhw[0], valid_hw
+                continue
+            product_hw = scaled(scores_bhw[0], *ranges[0])
+            for other, value_range in zip(readers[1:], ranges[1:]):
+                other_bhw, other_valid = other.read(*window)
+                product_hw = product_hw * scaled(other_bhw[0], *value_range)
+                valid_hw = valid_hw & other_valid
+            yield window, product_hw, valid_hw
+
+    value_range = ranges[0]
+    if len(readers) > 1 and scale:
+        # The product's own range, needed to scale it, comes from a first look at the combined map.
+        product_min, product_max = np.inf, -np.inf
+        for _, scores_hw, valid_hw in combined_blocks(Stage(progress, 0.0, 0.5)):
+            if valid_hw.any():
+                product_min = min(product_min, float(scores_hw[valid_hw].min()))
+                product_max = max(product_max, float(scores_hw[valid_hw].max()))
+        value_range = (product_min, product_max)
+    for (first_row, _, first_column, _), scores_hw, valid_hw in combined_blocks(
+            Stage(progress, 0.5 if scale else 0.0, 1.0)):
+        writer.write(first_row, (scaled(scores_hw, *value_range) if scale else scores_hw)[None], valid_hw,
+                     first_column)
+
+
+@dataclass
+class RxJob:
+    """An RX detection, checked and planned (bands, bad bands and fill decided): the data every pass needs, and the
+    job's one sequence of passes (``run``; see ``pipeline``)."""
+
+    input_path: str
+    output_path: str
+    options: RxOptions
+    mask_path: Optional[str]
+    info: RasterInfo
+    bands: Tuple[int, ...]                                  # the good bands read
+    bytes_per_pixel: int
+    budget: int
+    started: float
+    scanned: Optional[rx.BackgroundStatistics] = None       # the background, when the bad-band scan saw it all
+
+    @classmethod
+    def plan(cls, input_path: str, output_path: str, options: RxOptions = RxOptions(),
+             mask_path: Optional[str] = None, progress: Optional[Progress] = None) -> "RxJob":
+        """Every check, then the bad-band scan (which also gathers the background when no band is left out)."""
+        started = time.perf_counter()
+        info, bands = check_rx_job(input_path, output_path, options, mask_path)
+        budget = options.memory_budget_mb * 2**20
+        scanned = rx.BackgroundStatistics(len(bands))
+        reader = open_rx_reader(info, bands, options, mask_path, budget, progress or Progress(), scanned)
+        reader.close()
+        # Without bad bands the scan saw exactly the reader's valid pixels: its statistics save a pass.
+        return cls(input_path, output_path, options, mask_path, info, reader.bands, reader.bytes_per_pixel, budget,
+                   started, scanned if reader.bands == tuple(bands) else None)
+
+    def reader(self) -> BlockReader:
+        """A reader of the good bands; the caller closes it."""
+        return BlockReader(self.info, self.bands, self.mask_path, self.options.undeclared_fill)
+
+    @contextmanager
+    def statistics_of_windows(self, progress: Progress) -> Iterator[Callable]:
+        """Pass 1: the background statistics of a window's valid pixels."""
+        reader = self.reader()
+        try:
+            def statistics(window: Window) -> rx.BackgroundStatistics:
+                block = rx.BackgroundStatistics(len(self.bands))
+                add_block_statistics(block, *reader.read(*window))
+                return block
+            yield statistics
+        finally:
+            reader.close()
+
+    def run(self, scheduler, progress: Optional[Progress] = None) -> DetectionSummary:
+        """Background statistics, scores, output: the passes of the job on ``scheduler``."""
+        progress = progress or Progress()
+        local = self.options if self.options.detector == "local" else None
+        statistics = self.scanned or scheduler.reduce(
+            "background statistics", self.statistics_of_windows, WindowPlan(self.info, self.bytes_per_pixel,
+                                                                            self.budget),
+            rx.BackgroundStatistics.merge, Stage(progress, 0.3, 0.45))
+        background = Background.of(statistics, len(self.bands), self.info)
+        progress.info(f"Background from {background.count} valid pixels, {len(self.bands)} bands "
+                      f"(covariance rank {background.whitening.shape[1]}).")
+        maps, _ = scheduler.rasters(
+            "scores", partial(scoring, self.reader, background, local, self.budget),
+            scoring_plan(self.info, self.bytes_per_pixel, local is not None, self.budget), {SCORES: 1}, None,
+            Stage(progress, 0.45, 0.95))
+        scheduler.once("output", partial(write_score_output, self.output_path, self.info,
+                                         score_band_name(self.options), [maps[SCORES]], False, self.budget),
+                       Stage(progress, 0.95, 1.0))
+        return DetectionSummary(self.output_path, background.count, len(self.bands),
+                                time.perf_counter() - self.started)
+
+
 def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(),
               mask_path: Optional[str] = None, progress: Optional[Progress] = None) -> DetectionSummary:
     """Score every pixel of a raster with global or local RX and write a single-band Float32 GeoTIFF.
@@ -137,37 +307,10 @@ def detect_rx(input_path: str, output_path: str, options: RxOptions = RxOptions(
     Invalid pixels (nodata, NaN/Inf, masked) are left out of the statistics and written as nodata. All input
     checks happen before the output file is created; an error or a cancel leaves no output behind.
     """
-    started = time.perf_counter()
     progress = progress or Progress()
-    info, bands = check_rx_job(input_path, output_path, options, mask_path)
-    budget = options.memory_budget_mb * 2**20
-    scanned = rx.BackgroundStatistics(len(bands))
-    reader = open_rx_reader(info, bands, options, mask_path, budget, Stage(progress, 0.0, 0.3), scanned)
-    # Without bad bands the scan saw exactly the reader's valid pixels: its statistics save a pass over the raster.
-    statistics = scanned if reader.bands == tuple(bands) else scene_statistics(reader, budget,
-                                                                               Stage(progress, 0.3, 0.45))
-    bands = reader.bands
-    check_statistics(statistics, len(bands), info)
-    whitening = rx.whitening_matrix(statistics.covariance)
-    progress.info(f"Background from {statistics.count} valid pixels, {len(bands)} bands "
-                  f"(covariance rank {whitening.shape[1]}).")
-
-    with RasterWriter(output_path, info, [score_band_name(options)]) as writer:
-        scoring = Stage(progress, 0.45, 1.0)
-        if options.detector == "global":
-            write_global_scores(reader, statistics, whitening, writer, budget, scoring)
-        else:
-            write_local_scores(reader, statistics, whitening, options, writer, budget, scoring)
-    return DetectionSummary(output_path, statistics.count, len(bands), time.perf_counter() - started)
-
-
-def write_global_scores(reader, statistics, whitening, writer, budget, progress) -> None:
-    """Second pass of global RX: score every block of ``reader`` against the background and write it."""
-    info = reader.info
-    windows = block_windows(info, reader.bytes_per_pixel, budget)
-    for (first_row, _, first_column, _), cube_bhw, valid_hw in iter_blocks(reader, windows, progress):
-        writer.write(first_row, global_block_scores(cube_bhw, statistics.mean, whitening)[None], valid_hw,
-                     first_column)
+    job = RxJob.plan(input_path, output_path, options, mask_path, Stage(progress, 0.0, 0.3))
+    with LocalScheduler(output_path) as scheduler:
+        return job.run(scheduler, progress)
 
 
 def global_block_scores(cube_bhw: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> np.ndarray:
@@ -215,7 +358,8 @@ def whitened_rows(reader, mean: np.ndarray, directions: np.ndarray, components: 
         yield leading_hwk, residual_hw, valid_hw.copy()
 
 
-def write_local_scores(reader, statistics, whitening, options, writer, budget, progress) -> None:
+def write_local_scores(reader: BlockReader, background: Background, options: "LocalWindows", writer, budget: int,
+                       progress: Progress) -> None:
     """Second pass of local RX, in the space whitened by the global background (see rx.LocalBackgroundRule).
 
     Row strips within the memory budget: each image row is read and whitened once (the rows the next strip's
@@ -224,6 +368,7 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
     """
     info = reader.info
     rule = options.local_background
+    whitening = background.whitening
     components = local_window_components(info, options, whitening.shape[1])
     outer = (min(options.outer_window, info.height), min(options.outer_window, info.width))
     inner = (min(options.inner_window, info.height), min(options.inner_window, info.width))
@@ -238,7 +383,7 @@ def write_local_scores(reader, statistics, whitening, options, writer, budget, p
     strip_rows = local_strip_rows(info.width, statistics_channels, budget)
     pixels_per_solve = max(256, budget // 8 // (8 * 3 * (components + 1) ** 2))
     column_starts = tuple(rx.window_start(np.arange(info.width), size, info.width) for size in (outer[1], inner[1]))
-    strips = whitened_rows(reader, statistics.mean, directions, components, budget // 2)
+    strips = whitened_rows(reader, background.mean, directions, components, budget // 2)
     # Input rows [carried_first, carried_first + len(valid_hw)) already read: the leading components, the global
     # score of the other components, validity. The next strip's windows share some of them.
     carried_first, valid_hw = 0, np.zeros((0, info.width), dtype=bool)

@@ -10,8 +10,8 @@ pytest.importorskip("torch", reason="the test models are built and exported with
 pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
 
 from fers_qgis.core.detection import RxOptions, detect_rx  # noqa: E402
-from fers_qgis.core.enhancement import (ALIGNED_ROWS, MIN_BLOCK_SIDE, FersOptions, detect_fers, enhance_features,  # noqa: E402
-                                        plan_blocks, tile_starts)
+from fers_qgis.core.enhancement import FersOptions, detect_fers, enhance_features  # noqa: E402
+from fers_qgis.core.tiling import ALIGNED_ROWS, MIN_BLOCK_SIDE, plan_blocks, tile_starts  # noqa: E402
 from fers_qgis.core.errors import Cancelled, InputError  # noqa: E402
 from fers_qgis.core.onnx_runtime import MissingDependency, load_model_set, shipped_model_for  # noqa: E402
 from fers_qgis.core.progress import Progress  # noqa: E402

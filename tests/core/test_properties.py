@@ -85,7 +85,7 @@ def test_window_and_chunk_sizes_do_not_change_the_scores(tmp_path, raster, windo
         return [(row, min(window_rows, info.height - row), column, min(window_rows, info.width - column))
                 for row in range(0, info.height, window_rows) for column in range(0, info.width, window_rows)]
 
-    with mock.patch("fers_qgis.core.detection.block_windows", small_windows), \
+    with mock.patch("fers_qgis.core.pipeline.block_windows", small_windows), \
             mock.patch("fers_qgis.core.raster.CHUNK_BYTES", chunk_rows * width * bands * 8):
         small = read_raster(run(tmp_path, "b", cube, nodata)).cube_bhw
     np.testing.assert_allclose(small, whole, rtol=1e-5)
