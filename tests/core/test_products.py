@@ -37,7 +37,7 @@ def spectral_metadata(path):
 def test_emit_is_orthorectified_with_its_glt_onto_the_products_map_grid(tmp_path, monkeypatch):
     granule = write_emit_l2a(tmp_path)
     # Small blocks: several output blocks, each reading its swath lines in several pieces.
-    monkeypatch.setattr(products, "BLOCK_BYTES", 10 * 12 * 4 * 3)
+    monkeypatch.setattr(products.reader, "BLOCK_BYTES", 10 * 12 * 4 * 3)
     assert products.product_kind(granule.path) == products.EMIT_L2A
     output = str(tmp_path / "emit.tif")
     summary = products.import_product(granule.path, output)
@@ -310,7 +310,7 @@ def test_a_plain_geotiff_is_not_a_product(tmp_path, gdal_exceptions):
 
 def test_a_cancelled_import_leaves_no_file(tmp_path, monkeypatch):
     granule = write_emit_l2a(tmp_path)
-    monkeypatch.setattr(products, "BLOCK_BYTES", 10 * 12 * 4 * 3)
+    monkeypatch.setattr(products.reader, "BLOCK_BYTES", 10 * 12 * 4 * 3)
 
     class CancelAfterFirstBlock(Progress):
         blocks = 0
