@@ -28,7 +28,8 @@ from fers_qgis.core.detection import detect_rx
 from fers_qgis.core.enhancement import detect_fers
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.onnx_runtime import shipped_model_for
-from fers_qgis.core.raster import OUTPUT_NODATA, describe_raster
+from fers_qgis.core.output import OUTPUT_NODATA
+from fers_qgis.core.raster import describe_raster
 from tests.helpers import EVAL_SCENES, write_raster
 
 CONVENTIONS = ("nodata value", "NaN", "undeclared zeros", "mask band")

@@ -21,7 +21,8 @@ from fers_qgis.core.enhancement import FersOptions, detect_fers
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.model_format import FUSIONS
 from fers_qgis.core.onnx_runtime import shipped_model_for, shipped_models
-from fers_qgis.core.raster import OUTPUT_NODATA, describe_raster, gdal_errors_as_exceptions
+from fers_qgis.core.output import OUTPUT_NODATA
+from fers_qgis.core.raster import describe_raster, gdal_errors_as_exceptions
 
 # A detector turns (input raster path, output GeoTIFF path) into a score raster at the output path.
 Detector = Callable[[str, str], object]

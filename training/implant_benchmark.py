@@ -22,7 +22,8 @@ from osgeo import gdal
 
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.model_format import FUSIONS
-from fers_qgis.core.raster import OUTPUT_NODATA, gdal_errors_as_exceptions
+from fers_qgis.core.output import OUTPUT_NODATA
+from fers_qgis.core.raster import gdal_errors_as_exceptions
 from fers_qgis.core.spectral import band_matrix, to_model_bands
 from training.evaluate import DETECTORS, make_detector, read_first_band
 

@@ -18,8 +18,9 @@ from .errors import InputError
 from .memory import release_free_memory
 from .pipeline import LocalScheduler, WindowPlan, whole_raster
 from .progress import Progress, Stage
-from .raster import (BlockReader, RasterInfo, RasterWriter, Window, block_windows, check_output_path,
-                     describe_raster, iter_blocks, row_chunks, select_bands)
+from .output import RasterWriter, check_output_path
+from .raster import (BlockReader, RasterInfo, Window, block_windows, describe_raster, iter_blocks, row_chunks,
+                     select_bands)
 from .validity import ValidityOptions, assess_scene
 from .workspace import RasterFile
 

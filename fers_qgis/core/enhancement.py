@@ -30,7 +30,8 @@ from .features import (CUBE_WORDS, PLAIN, SPATIAL, SPECTRAL, SUM, FeatureBlocks,
 from .onnx_runtime import FersModelSet, load_model_set
 from .pipeline import LocalScheduler, WindowPlan
 from .progress import Progress, Stage
-from .raster import RasterWriter, Window, check_output_path
+from .output import RasterWriter, check_output_path
+from .raster import Window
 from .scene import (ModelBands, ModelBandStatistics, ModelScene, Normalisation, model_band_statistics,
                     open_model_bands, report_band_order)
 

@@ -13,8 +13,8 @@ from osgeo import gdal, ogr
 
 from .errors import InputError
 from .progress import Progress, Stage
-from .raster import (MASK_NODATA, BlockReader, RasterInfo, RasterWriter, block_windows, describe_raster,
-                     iter_blocks, open_dataset)
+from .output import MASK_NODATA, RasterWriter
+from .raster import BlockReader, RasterInfo, block_windows, describe_raster, iter_blocks, open_dataset
 
 THRESHOLD_RULES = ("top-percent", "score")
 # Values gathered at once when refining a quantile; a histogram narrows the search first.

@@ -2,7 +2,8 @@
 import numpy as np
 from osgeo import gdal
 
-from .raster import OUTPUT_NODATA, gdal_errors_as_exceptions
+from .output import OUTPUT_NODATA
+from .raster import gdal_errors_as_exceptions
 
 # Anchor colours of matplotlib's "inferno" ramp (perceptually uniform, readable in greyscale), interpolated.
 _INFERNO_ANCHORS = np.array([

@@ -9,7 +9,8 @@ import numpy as np
 from osgeo import gdal
 
 from .errors import InputError
-from .raster import BlockReader, FlushingWrites, RasterInfo, describe_raster, gdal_errors_as_exceptions
+from .output import FlushingWrites
+from .raster import BlockReader, RasterInfo, describe_raster, gdal_errors_as_exceptions
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
 
 from fers_qgis.core.detection import RxOptions, detect_rx  # noqa: E402
 from fers_qgis.core.enhancement import FersOptions, detect_fers, enhance_features  # noqa: E402
-from fers_qgis.core.tiling import ALIGNED_ROWS, MIN_BLOCK_SIDE, plan_blocks, tile_starts  # noqa: E402
 from fers_qgis.core.errors import Cancelled, InputError  # noqa: E402
 from fers_qgis.core.onnx_runtime import MissingDependency, load_model_set, shipped_model_for  # noqa: E402
 from fers_qgis.core.progress import Progress  # noqa: E402
-from fers_qgis.core.raster import OUTPUT_NODATA  # noqa: E402
+from fers_qgis.core.output import OUTPUT_NODATA  # noqa: E402
 from tests.fers_models import (ExportedModelSet, normalised_first_bands, reference_rx,  # noqa: E402
                                TinySpectralBranch, _export)
 from tests.helpers import read_raster, set_wavelengths, write_raster  # noqa: E402
@@ -289,33 +288,6 @@ def test_cancel_leaves_nothing_behind(tmp_path, models, fraction):
                     FersOptions(memory_budget_mb=0.01, scale_scores=True), progress=progress)
     assert progress.reached >= fraction
     assert output_files(tmp_path) == []
-
-
-@pytest.mark.parametrize("budget_mb", [1, 512])
-@pytest.mark.parametrize("height, width", [(100_000, 100_000), (40, 2_000_000), (3_000_000, 30), (70, 53)])
-def test_block_regions_stay_within_budget_whatever_the_raster_size(height, width, budget_mb):
-    context, bytes_per_pixel, budget = 64, 5000, budget_mb * 2**20
-    plan = plan_blocks(height, width, bytes_per_pixel, budget, context)
-    bound = max(budget // bytes_per_pixel, (MIN_BLOCK_SIDE + 2 * context) ** 2)
-    first_blocks = [block for _, block in zip(range(20_000), plan)]
-    for r0, r1, c0, c1 in first_blocks:
-        region = (min(r1 + context, height) - max(r0 - context, 0)) * (min(c1 + context, width) - max(c0 - context, 0))
-        assert region <= bound
-    assert plan.block_h * plan.block_w <= bound
-    assert plan.block_h * plan.block_w * len(plan) >= height * width  # the blocks tile the whole raster
-    if len(plan) <= 20_000:
-        assert sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in first_blocks) == height * width
-
-
-def test_tall_strips_end_on_whole_file_tiles():
-    plan = plan_blocks(3000, 3000, 500, 512 * 2**20, 8)
-    assert plan.block_w == 3000 and plan.block_h % ALIGNED_ROWS == 0
-
-
-@pytest.mark.parametrize("extent, expected", [(20, [0]), (64, [0]), (70, [0, 6]), (130, [0, 48, 66]),
-                                              (160, [0, 48, 96])])
-def test_spatial_tiles_cover_each_axis_with_quarter_overlap(extent, expected):
-    assert tile_starts(extent, 64) == expected
 
 
 def test_mask_limits_the_pixels_used_and_scored(tmp_path, models):

@@ -7,7 +7,8 @@ from osgeo import gdal
 from fers_qgis.core import rx
 from fers_qgis.core.detection import RxOptions, detect_rx, whitened_rows
 from fers_qgis.core.metrics import roc_auc
-from fers_qgis.core.raster import OUTPUT_NODATA, BlockReader, describe_raster
+from fers_qgis.core.output import OUTPUT_NODATA
+from fers_qgis.core.raster import BlockReader, describe_raster
 from tests.helpers import EVAL_NAMES, EVAL_SCENES, swath_footprint, write_raster
 
 FILL = -9999.0

@@ -5,7 +5,7 @@ from osgeo import ogr
 
 from fers_qgis.core import objects
 from fers_qgis.core.errors import InputError
-from fers_qgis.core.raster import OUTPUT_NODATA
+from fers_qgis.core.output import OUTPUT_NODATA
 from tests.helpers import TEST_GEOTRANSFORM, read_raster, write_raster
 
 

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fers_qgis.core.detection import RxOptions, detect_rx
-from fers_qgis.core.raster import MIN_BANDS_FOR_UNDECLARED_FILL, OUTPUT_NODATA
+from fers_qgis.core.output import OUTPUT_NODATA
+from fers_qgis.core.raster import MIN_BANDS_FOR_UNDECLARED_FILL
 from tests.helpers import read_raster, write_raster
 
 DTYPES = ("uint8", "int16", "uint16", "float32", "float64")

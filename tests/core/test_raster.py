@@ -1,13 +1,11 @@
-"""Raster windows, band selection, wavelengths and the atomic writer."""
-import os
+"""Raster windows, band selection and wavelengths."""
 
 import numpy as np
 import pytest
 from osgeo import gdal
 
 from fers_qgis.core.errors import InputError
-from fers_qgis.core.raster import (BlockReader, RasterInfo, RasterWriter, block_windows, describe_raster,
-                                   select_bands)
+from fers_qgis.core.raster import BlockReader, RasterInfo, block_windows, describe_raster, select_bands
 from tests.helpers import write_raster
 
 
@@ -116,15 +114,3 @@ def test_tiled_windows_match_gdal_and_leave_no_blocks_in_gdal_cache(tmp_path, nu
         np.testing.assert_array_equal(window, cube[[1, 3, 4], first_row:first_row + rows,
                                                    first_column:first_column + columns])
         assert valid.all() and gdal.GetCacheUsed() <= cache_before
-
-
-def test_writer_leaves_nothing_on_error_and_keeps_the_previous_file(tmp_path):
-    info = describe_raster(write_raster(tmp_path / "in.tif", np.zeros((2, 4, 5), dtype=np.float32)))
-    output = tmp_path / "out.tif"
-    output.write_bytes(b"previous result")
-    with pytest.raises(RuntimeError):
-        with RasterWriter(str(output), info, ["score"]) as writer:
-            writer.write(0, np.ones((1, 2, 5)), np.ones((2, 5), dtype=bool))
-            raise RuntimeError("boom")
-    assert output.read_bytes() == b"previous result"
-    assert sorted(os.listdir(tmp_path)) == ["in.tif", "out.tif"]

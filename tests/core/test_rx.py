@@ -11,7 +11,7 @@ from fers_qgis.core.detection import RxOptions, detect_rx
 from fers_qgis.core.errors import Cancelled, InputError
 from fers_qgis.core.metrics import roc_auc
 from fers_qgis.core.progress import Progress
-from fers_qgis.core.raster import OUTPUT_NODATA
+from fers_qgis.core.output import OUTPUT_NODATA
 from tests.helpers import EVAL_DIR, EVAL_NAMES, EVAL_SCENES, write_raster
 
 # rx_auc column of ../shared/data/README.md

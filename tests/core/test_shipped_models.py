@@ -6,7 +6,7 @@ pytest.importorskip("onnxruntime", reason="FERS models run with onnxruntime")
 from fers_qgis.core.enhancement import FersOptions, detect_fers  # noqa: E402
 from fers_qgis.core.onnx_runtime import load_model_set, model_label, shipped_model_for, shipped_models  # noqa: E402
 from fers_qgis.core.progress import Progress  # noqa: E402
-from fers_qgis.core.raster import OUTPUT_NODATA  # noqa: E402
+from fers_qgis.core.output import OUTPUT_NODATA  # noqa: E402
 from tests.helpers import read_raster, set_wavelengths, write_raster  # noqa: E402
 
 SHIPPED = shipped_models()

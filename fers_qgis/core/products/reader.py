@@ -15,7 +15,8 @@ import numpy as np
 from osgeo import gdal
 
 from ..errors import InputError
-from ..raster import OUTPUT_NODATA, gdal_errors_as_exceptions
+from ..output import OUTPUT_NODATA
+from ..raster import gdal_errors_as_exceptions
 
 # Where an EMIT swath's pixels go: its map grid (orthorectified through the GLT), or the swath as recorded.
 MAP_GRID, SENSOR_GEOMETRY = "map", "sensor"

@@ -14,7 +14,8 @@ from osgeo import gdal
 
 from ..errors import InputError
 from ..progress import Progress
-from ..raster import MASK_NODATA, OUTPUT_NODATA, RasterInfo, RasterWriter, check_output_path, gdal_errors_as_exceptions
+from ..output import MASK_NODATA, OUTPUT_NODATA, RasterWriter, check_output_path
+from ..raster import RasterInfo, gdal_errors_as_exceptions
 from . import reader
 from .emit import EmitL2AMask
 from .reader import MAP_GRID, ProductHeader, ProductReader, band_ranges
