@@ -18,8 +18,9 @@ MODEL_HELP = (
     "training package (its <i>.spatial.onnx</i> companion must lie in the same folder). Its metadata says which "
     "bands it reads: the first B bands (the raster needs at least B) or B bands resampled over the spectrum (by "
     "wavelength when the raster has wavelength metadata, else by band position). The default, <i>Automatic</i>, "
-    "takes the shipped model that reads the most bands of this raster without inventing any (the largest B not "
-    "above its band count).\n"
+    "takes the shipped model that covers the most of this raster's spectrum, then the one that keeps the most of "
+    "its bands (a set with more model bands than the raster interpolates the extra ones): fers-b200-resample for "
+    "most sensor products. The log names the set and the bands and wavelengths it read.\n"
     "<b>GPU</b> (advanced): run the models with CUDA when the installed onnxruntime has it; CPU otherwise.\n"
     "Needs onnxruntime in QGIS's Python: Plugins > FERS > Install FERS dependencies.\n")
 
