@@ -181,7 +181,7 @@ class DaskScheduler:
     def _bands(self, plan: WindowPlan) -> List[Band]:
         """The plan's windows in about ``tasks`` bands of rows (windows made smaller where they would be too few:
         that changes no score, only how the work is cut)."""
-        if not plan.splittable:
+        if plan.in_order:
             raise InputError("This pass reads the whole raster in order and cannot be split over workers.")
         windows = plan.windows(planning_budget(plan.info, plan.bytes_per_pixel, plan.budget, self.tasks))
         min_rows = plan.min_rows if self.min_band_rows is None else self.min_band_rows

@@ -16,7 +16,7 @@ import numpy as np
 from . import linalg, rx
 from .errors import InputError
 from .memory import release_free_memory
-from .pipeline import LocalScheduler, WindowPlan, whole_raster
+from .pipeline import LocalScheduler, WindowPlan
 from .progress import Progress, Stage
 from .output import RasterWriter, check_output_path
 from .raster import (BlockReader, RasterInfo, Window, block_windows, describe_raster, iter_blocks, row_chunks,
@@ -173,7 +173,7 @@ def scoring(open_reader: Callable[[], BlockReader], background: Background, loca
 
 def scoring_plan(info: RasterInfo, bytes_per_pixel: int, local: bool, budget: int) -> WindowPlan:
     """The windows of a scoring pass: any for global RX; the whole raster, in order, for local RX."""
-    return WindowPlan(info, bytes_per_pixel, budget, whole_raster(info) if local else None)
+    return WindowPlan(info, bytes_per_pixel, budget, in_order=local)
 
 
 def scaled(scores: np.ndarray, minimum: float, maximum: float) -> np.ndarray:

@@ -32,31 +32,24 @@ Merge = Callable[[T, T], T]
 @dataclass(frozen=True)
 class WindowPlan:
     """How a pass cuts the raster: windows (first_row, rows, first_column, columns) of ``bytes_per_pixel`` per
-    pixel within a memory budget, or ``fixed`` windows that do not depend on it (FERS feature blocks, or one
-    window for a pass that must see the whole raster in order). A scheduler grouping windows into bands of rows
-    keeps each band at least ``min_rows`` tall."""
+    pixel within a memory budget, or ``fixed`` windows that do not depend on it (FERS feature blocks). A scheduler
+    grouping windows into bands of rows keeps each band at least ``min_rows`` tall. An ``in_order`` pass is one
+    call over the whole raster that carries state from row to row (local RX), so it cannot be split."""
 
     info: RasterInfo
     bytes_per_pixel: int
     budget: int
     fixed: Optional[Tuple[Window, ...]] = None
     min_rows: int = 1
+    in_order: bool = False
 
     def windows(self, budget: Optional[int] = None) -> List[Window]:
-        """The windows within ``budget`` (default: the job's)."""
+        """The windows within ``budget`` (default: the job's); an in-order pass has one, the whole raster."""
+        if self.in_order:
+            return [(0, self.info.height, 0, self.info.width)]
         if self.fixed is not None:
             return list(self.fixed)
         return block_windows(self.info, self.bytes_per_pixel, self.budget if budget is None else budget)
-
-    @property
-    def splittable(self) -> bool:
-        """Whether the windows may be handed to different workers (a single whole-raster window may not)."""
-        return self.fixed is None or len(self.fixed) > 1
-
-
-def whole_raster(info: RasterInfo) -> Tuple[Window, ...]:
-    """The one window of a pass that reads the raster itself, in order (local RX carries rows between strips)."""
-    return ((0, info.height, 0, info.width),)
 
 
 def merged(merge: Optional[Merge], values: Sequence):

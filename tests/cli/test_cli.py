@@ -195,6 +195,21 @@ def test_split_fers_in_many_bands_equals_the_plugin_output(tmp_path, cluster, mo
 
 
 @pytest.mark.usefixtures("fers_plugin")
+def test_split_fers_of_a_raster_in_one_feature_block_equals_the_plugin_output(tmp_path, cluster, models):
+    from fers_qgis.cli.split import split_fers
+
+    source = scene_file(tmp_path, "scene.tif", 0, height=40, width=30)  # one feature block at the default budget
+    expected = tmp_path / "plugin.tif"
+    processing.run("fers:detectanomaliesfers", {"INPUT": source, "MODEL_FILE": models.spectral_path,
+                                                "OUTPUT": str(expected)})
+    output = tmp_path / "split.tif"
+    with distributed.Client(cluster) as client:
+        split_fers(client, source, str(output), models.spectral_path, tasks=4)
+    np.testing.assert_allclose(read_raster(output).cube_bhw, read_raster(expected).cube_bhw, rtol=1e-6,
+                               atol=1e-12)
+
+
+@pytest.mark.usefixtures("fers_plugin")
 @pytest.mark.skipif(not EVAL_SCENES, reason="needs the evaluation scenes in ../shared/data/eval")
 @pytest.mark.parametrize("detector, algorithm", [("rx", "fers:detectanomaliesrx"),
                                                  ("fers", "fers:detectanomaliesfers")])
