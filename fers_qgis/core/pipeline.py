@@ -78,34 +78,30 @@ class LocalScheduler:
 
     def reduce(self, name: str, opener: Opener, plan: WindowPlan, merge: Merge, progress: Progress):
         """Run ``work(window)`` for each window and merge the results."""
-        windows = plan.windows()
-        results = []
-        with opener(progress) as work:
-            for index, window in enumerate(windows):
-                progress.check_cancelled()
-                results.append(work(window))
-                if len(results) == 2:
-                    results = [merge(*results)]
-                progress.set_fraction((index + 1) / len(windows))
-        return results[0]
+        return self._each_window(opener, plan, merge, progress)
 
     def rasters(self, name: str, opener: Opener, plan: WindowPlan, bands: Dict[str, int],
                 merge: Optional[Merge], progress: Progress) -> Tuple[Dict[str, RasterFile], object]:
         """Run ``work(window, sinks)`` for each window, writing into temporary rasters; merge what it returns."""
-        windows = plan.windows()
         self._names += 1
         sinks = {key: self.workspace.raster(f"{name}{self._names}-{index}", plan.info, count)
                  for index, (key, count) in enumerate(bands.items())}
-        results: list = []
+        result = self._each_window(opener, plan, merge, progress, sinks)
+        return {key: sink.finish() for key, sink in sinks.items()}, result
+
+    @staticmethod
+    def _each_window(opener: Opener, plan: WindowPlan, merge: Optional[Merge], progress: Progress, *arguments):
+        """``work(window, *arguments)`` window after window, results merged as they come; cancel between windows."""
+        windows = plan.windows()
+        result = None
         with opener(progress) as work:
             for index, window in enumerate(windows):
                 progress.check_cancelled()
-                results.append(work(window, sinks))
-                if merge is not None and len(results) == 2:
-                    results = [merge(*results)]
+                value = work(window, *arguments)
+                result = value if index == 0 or merge is None else merge(result, value)
                 release_free_memory()
                 progress.set_fraction((index + 1) / len(windows))
-        return {key: sink.finish() for key, sink in sinks.items()}, merged(merge, results)
+        return result if merge is not None else None
 
     def once(self, name: str, work: Callable[[Progress], T], progress: Progress) -> T:
         """``work(progress)``, here."""
