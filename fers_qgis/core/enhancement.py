@@ -15,31 +15,25 @@ through RasterWriter, so a failed run leaves nothing behind.
 """
 import os
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from . import rx
 from .detection import (SCORES, Background, DetectionSummary, check_windows, local_window_components, scoring,
                         scoring_plan, write_score_output)
 from .errors import InputError
-from .memory import release_free_memory
-from .features import (CUBE_WORDS, PLAIN, SPATIAL, SPECTRAL, SUM, FeatureBlocks, feature_block,
-                       feature_block_plan, needed_branches)
+from .features import CUBE_WORDS, PLAIN, SPATIAL, SPECTRAL, SUM, feature_window_plan, feature_writing
 from .onnx_runtime import FersModelSet, load_model_set
-from .pipeline import LocalScheduler, WindowPlan
-from .progress import Progress, Stage
 from .output import RasterWriter, check_output_path
-from .raster import Window
-from .scene import (ModelBands, ModelBandStatistics, ModelScene, Normalisation, model_band_statistics,
-                    open_model_bands, report_band_order)
+from .pipeline import LocalScheduler
+from .progress import Progress, Stage
+from .scene import (ModelBands, ModelBandStatistics, Normalisation, model_band_statistics, open_model_bands,
+                    report_band_order)
 
 # The published detectors and their comparisons: which cube RX runs on, and how.
 DETECTORS = ("fers", "fers-spectral", "fers-spatial", "rx", "fers-local")
-# A scheduler that splits the feature pass into bands of rows keeps them at least this many spatial tiles tall:
-# tiles straddling two bands are computed by both.
-FEATURE_BAND_TILES = 8
 
 
 @dataclass(frozen=True)
@@ -146,31 +140,6 @@ class FersJob:
     def model(self) -> FersModelSet:
         return load_model_set(self.model_path, self.options.use_gpu)
 
-    def feature_plan(self) -> WindowPlan:
-        """The feature blocks of pass 2, the same whatever the scheduler (a block's features do not depend on
-        how the raster is cut, but the spatial tiles' cache works within one process)."""
-        blocks = feature_block_plan(self.bands, self.model, self.cube_names, self.budget)
-        windows = tuple((r0, r1 - r0, c0, c1 - c0) for r0, r1, c0, c1 in blocks)
-        return WindowPlan(self.bands.info, self.bands.source_bytes_per_pixel, self.budget, windows,
-                          FEATURE_BAND_TILES * self.model.tile_size)
-
-    @contextmanager
-    def features_of_windows(self, progress: Progress) -> Iterator[Callable]:
-        """Pass 2: write a block's cubes into the sinks of the same names; returns their RX statistics."""
-        model = self.model
-        with ModelScene(self.bands, self.normalisation) as scene:
-            features = FeatureBlocks(scene, model, *needed_branches(self.cube_names), self.budget)
-
-            def write_features(window: Window, sinks: Dict[str, object]) -> Dict[str, rx.BackgroundStatistics]:
-                first_row, rows, first_column, columns = window
-                statistics = {name: rx.BackgroundStatistics(model.bands) for name in self.cube_names}
-                cubes, valid_hw = feature_block(features, (first_row, first_row + rows, first_column,
-                                                           first_column + columns), self.cube_names, statistics)
-                for name in self.cube_names:
-                    sinks[name].write(first_row, cubes[name], valid_hw, first_column)
-                return statistics
-            yield write_features
-
     def background(self, name: str, statistics: rx.BackgroundStatistics, progress: Progress) -> Background:
         """The checked RX background of one cube, reported in the log."""
         info, bands = self.bands.info, self.bands.count
@@ -191,7 +160,10 @@ class FersJob:
                                       Stage(progress, 0.05, 0.1))
         self.normalisation = statistics.normalisation(info, model, progress)
         cubes, cube_statistics = scheduler.rasters(
-            "features", self.features_of_windows, self.feature_plan(),
+            "features", partial(feature_writing, self.bands, self.normalisation,
+                                partial(load_model_set, self.model_path, self.options.use_gpu), self.cube_names,
+                                True, self.budget),
+            feature_window_plan(self.bands, model, self.cube_names, self.budget),
             {name: model.bands for name in self.cube_names}, merge_by_name, Stage(progress, 0.1, 0.7))
 
         local = self.options if self.options.detector == "fers-local" else None
@@ -244,22 +216,15 @@ def enhance_features(input_path: str, output_path: str, model_path: str, mask_pa
     with LocalScheduler(output_path) as scheduler:
         statistics = scheduler.reduce("model-band statistics", partial(model_band_statistics, bands),
                                       bands.scan_plan(budget), ModelBandStatistics.merge, Stage(progress, 0.05, 0.1))
-    targets = {SUM: (output_path, "enhanced"), "spe_f": (spectral_output, "spectral features"),
-               "spa_f": (spatial_output, "spatial features")}
-    with ModelScene(bands, statistics.normalisation(bands.info, model, progress)) as scene, ExitStack() as stack:
-        features = FeatureBlocks(scene, model, True, True, budget)
-        sinks = {}
-        for name, (path, what) in targets.items():
-            if path:
-                names = [f"{band} ({what})" for band in bands.band_names]
-                sinks[name] = stack.enter_context(RasterWriter(path, bands.info, names, bands.wavelengths_nm))
-        blocks = feature_block_plan(bands, model, (SUM,), budget)
-        writing = Stage(progress, 0.1, 1.0)
-        for index, block in enumerate(blocks):
-            writing.check_cancelled()
-            cubes, valid_hw = feature_block(features, block, list(sinks), {})
-            for name, sink in sinks.items():
-                sink.write(block[0], cubes[name], valid_hw, block[2])
-            release_free_memory()
-            writing.set_fraction((index + 1) / len(blocks))
+        normalisation = statistics.normalisation(bands.info, model, progress)
+        targets = {SUM: (output_path, "enhanced"), "spe_f": (spectral_output, "spectral features"),
+                   "spa_f": (spatial_output, "spatial features")}
+        with ExitStack() as stack:
+            sinks = {name: stack.enter_context(RasterWriter(path, bands.info,
+                                                            [f"{band} ({what})" for band in bands.band_names],
+                                                            bands.wavelengths_nm))
+                     for name, (path, what) in targets.items() if path}
+            scheduler.write("features", partial(feature_writing, bands, normalisation, lambda: model, tuple(sinks),
+                                                False, budget),
+                            feature_window_plan(bands, model, (SUM,), budget), sinks, Stage(progress, 0.1, 1.0))
     return DetectionSummary(output_path, statistics.count, model.bands, time.perf_counter() - started)

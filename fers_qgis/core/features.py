@@ -3,18 +3,25 @@ its halo of real neighbours) and spa_f (spatial branch, on the fixed tiles of an
 scene's extent that touch the block, blended with a smooth window; each tile reads its own input and is cached for
 the neighbouring blocks), and the cubes RX runs on."""
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import rx
 from .onnx_runtime import FersModelSet
-from .scene import ModelBands, ModelScene
-from .tiling import BlockPlan, blend_window, grown, plan_blocks, reflect_padding, tile_starts
+from .pipeline import WindowPlan
+from .progress import Progress
+from .raster import Window
+from .scene import ModelBands, ModelScene, Normalisation
+from .tiling import blend_window, grown, plan_blocks, reflect_padding, tile_starts
 
 # An estimate of what the ONNX branches hold in flight per pixel (the released spectral branch carries about a
 # thousand float32 channels per pixel); it sizes blocks, it is not a hard limit.
 MODEL_WORKING_BYTES_PER_PIXEL = 8192
+# A scheduler that splits a feature pass into bands of rows keeps them at least this many spatial tiles tall:
+# tiles straddling two bands are computed by both.
+FEATURE_BAND_TILES = 8
 # The cubes RX can run on.
 SUM, SPATIAL, SPECTRAL, PLAIN = "x+spa_f+spe_f", "x+spa_f", "x+spe_f", "x"
 # How logs name those cubes for users.
@@ -34,14 +41,39 @@ def block_context(model: FersModelSet, need_spectral: bool) -> int:
     return 2 * model.halo if need_spectral else 0
 
 
-def feature_block_plan(bands: ModelBands, model: FersModelSet, cube_names: Sequence[str], budget: int
-                       ) -> BlockPlan:
-    """The output blocks of a feature pass within the memory budget."""
+def feature_window_plan(bands: ModelBands, model: FersModelSet, cube_names: Sequence[str], budget: int
+                        ) -> WindowPlan:
+    """The output blocks of a feature pass within the memory budget, the same whatever the scheduler (a block's
+    features do not depend on how the raster is cut, but the spatial tiles' cache works within one process)."""
     need_spectral, need_spatial = needed_branches(cube_names)
     bytes_per_pixel = bands.source_bytes_per_pixel + model.bands * 4 * 8 + (
         MODEL_WORKING_BYTES_PER_PIXEL if need_spectral or need_spatial else 0)
-    return plan_blocks(bands.info.height, bands.info.width, bytes_per_pixel, budget,
-                       block_context(model, need_spectral))
+    blocks = plan_blocks(bands.info.height, bands.info.width, bytes_per_pixel, budget,
+                         block_context(model, need_spectral))
+    return WindowPlan(bands.info, bands.source_bytes_per_pixel, budget,
+                      tuple((r0, r1 - r0, c0, c1 - c0) for r0, r1, c0, c1 in blocks),
+                      FEATURE_BAND_TILES * model.tile_size)
+
+
+@contextmanager
+def feature_writing(bands: ModelBands, normalisation: Normalisation, load_model: Callable[[], FersModelSet],
+                    names: Sequence[str], with_statistics: bool, budget: int, progress: Progress
+                    ) -> Iterator[Callable]:
+    """A feature pass: write a window's named cubes (or "spe_f", "spa_f") into the sinks of the same names, and
+    return the cubes' RX statistics when asked for. ``load_model`` loads the model in the process that runs it."""
+    model = load_model()
+    with ModelScene(bands, normalisation) as scene:
+        features = FeatureBlocks(scene, model, *needed_branches(names), budget)
+
+        def write(window: Window, sinks: Dict[str, object]) -> Optional[Dict[str, rx.BackgroundStatistics]]:
+            first_row, rows, first_column, columns = window
+            statistics = {name: rx.BackgroundStatistics(model.bands) for name in names} if with_statistics else {}
+            cubes, valid_hw = feature_block(features, (first_row, first_row + rows, first_column,
+                                                       first_column + columns), names, statistics)
+            for name in names:
+                sinks[name].write(first_row, cubes[name], valid_hw, first_column)
+            return statistics if with_statistics else None
+        yield write
 
 
 class FeatureBlocks:

@@ -89,6 +89,11 @@ class LocalScheduler:
         result = self._each_window(opener, plan, merge, progress, sinks)
         return {key: sink.finish() for key, sink in sinks.items()}, result
 
+    def write(self, name: str, opener: Opener, plan: WindowPlan, sinks: Dict[str, object], progress: Progress
+              ) -> None:
+        """Run ``work(window, sinks)`` for each window, writing into the job's own outputs (here only)."""
+        self._each_window(opener, plan, None, progress, sinks)
+
     @staticmethod
     def _each_window(opener: Opener, plan: WindowPlan, merge: Optional[Merge], progress: Progress, *arguments):
         """``work(window, *arguments)`` window after window, results merged as they come; cancel between windows."""
