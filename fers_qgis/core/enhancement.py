@@ -1,8 +1,8 @@
 """The FERS jobs: background-feature enhancement with the two ONNX branches, then RX, in bounded memory.
 
 Passes over the raster (``FersJob.run``, on any scheduler of ``pipeline``):
-1. statistics of the model bands over valid pixels (``scene.ModelBandStatistics``): the normalisation, the fill
-   of invalid pixels and the window the networks see;
+1. the model bands, written to a temporary raster, and their statistics over valid pixels
+   (``scene.ModelBandStatistics``): the normalisation, the fill of invalid pixels and the window the networks see;
 2. for each output block, its features (``features.FeatureBlocks``); the cubes a detector needs are written to
    uncompressed temporary GeoTIFFs while their RX background statistics accumulate;
 3. RX scoring of the temporary cubes (global or local), then the output: the one map, or the product of the
@@ -29,8 +29,8 @@ from .onnx_runtime import FersModelSet, load_model_set
 from .output import RasterWriter, check_output_path
 from .pipeline import LocalScheduler
 from .progress import Progress, Stage
-from .scene import (ModelBands, ModelBandStatistics, Normalisation, model_band_statistics, open_model_bands,
-                    report_band_order)
+from .scene import (MODEL_BANDS, ModelBands, ModelBandStatistics, Normalisation, model_band_writing,
+                    open_model_bands, report_band_order)
 
 # The published detectors and their comparisons: which cube RX runs on, and how.
 DETECTORS = ("fers", "fers-spectral", "fers-spatial", "rx", "fers-local")
@@ -155,16 +155,16 @@ class FersJob:
         progress = progress or Progress()
         model, info = self.model, self.bands.info
         report_band_order(self.bands, model, progress)
-        statistics = scheduler.reduce("model-band statistics", partial(model_band_statistics, self.bands),
-                                      self.bands.scan_plan(self.budget), ModelBandStatistics.merge,
-                                      Stage(progress, 0.05, 0.1))
+        model_bands, statistics = scheduler.rasters(
+            "model-bands", partial(model_band_writing, self.bands), self.bands.scan_plan(self.budget),
+            {MODEL_BANDS: model.bands}, ModelBandStatistics.merge, Stage(progress, 0.05, 0.15))
         self.normalisation = statistics.normalisation(info, model, progress)
         cubes, cube_statistics = scheduler.rasters(
-            "features", partial(feature_writing, self.bands, self.normalisation,
+            "features", partial(feature_writing, model_bands[MODEL_BANDS], self.normalisation,
                                 partial(load_model_set, self.model_path, self.options.use_gpu), self.cube_names,
                                 True, self.budget),
             feature_window_plan(self.bands, model, self.cube_names, self.budget),
-            {name: model.bands for name in self.cube_names}, merge_by_name, Stage(progress, 0.1, 0.7))
+            {name: model.bands for name in self.cube_names}, merge_by_name, Stage(progress, 0.15, 0.7))
 
         local = self.options if self.options.detector == "fers-local" else None
         backgrounds = {name: self.background(name, cube_statistics[name], progress) for name in self.cube_names}
@@ -214,8 +214,9 @@ def enhance_features(input_path: str, output_path: str, model_path: str, mask_pa
                            use_gpu, undeclared_fill, budget, Stage(progress, 0.0, 0.05))
     report_band_order(bands, model, progress)
     with LocalScheduler(output_path) as scheduler:
-        statistics = scheduler.reduce("model-band statistics", partial(model_band_statistics, bands),
-                                      bands.scan_plan(budget), ModelBandStatistics.merge, Stage(progress, 0.05, 0.1))
+        model_bands, statistics = scheduler.rasters(
+            "model-bands", partial(model_band_writing, bands), bands.scan_plan(budget), {MODEL_BANDS: model.bands},
+            ModelBandStatistics.merge, Stage(progress, 0.05, 0.15))
         normalisation = statistics.normalisation(bands.info, model, progress)
         targets = {SUM: (output_path, "enhanced"), "spe_f": (spectral_output, "spectral features"),
                    "spa_f": (spatial_output, "spatial features")}
@@ -224,7 +225,7 @@ def enhance_features(input_path: str, output_path: str, model_path: str, mask_pa
                                                             [f"{band} ({what})" for band in bands.band_names],
                                                             bands.wavelengths_nm))
                      for name, (path, what) in targets.items() if path}
-            scheduler.write("features", partial(feature_writing, bands, normalisation, lambda: model, tuple(sinks),
-                                                False, budget),
-                            feature_window_plan(bands, model, (SUM,), budget), sinks, Stage(progress, 0.1, 1.0))
+            scheduler.write("features", partial(feature_writing, model_bands[MODEL_BANDS], normalisation,
+                                                lambda: model, tuple(sinks), False, budget),
+                            feature_window_plan(bands, model, (SUM,), budget), sinks, Stage(progress, 0.15, 1.0))
     return DetectionSummary(output_path, statistics.count, model.bands, time.perf_counter() - started)

@@ -15,6 +15,7 @@ from .progress import Progress
 from .raster import Window
 from .scene import ModelBands, ModelScene, Normalisation
 from .tiling import blend_window, grown, plan_blocks, reflect_padding, tile_starts
+from .workspace import RasterFile
 
 # An estimate of what the ONNX branches hold in flight per pixel (the released spectral branch carries about a
 # thousand float32 channels per pixel); it sizes blocks, it is not a hard limit.
@@ -46,7 +47,8 @@ def feature_window_plan(bands: ModelBands, model: FersModelSet, cube_names: Sequ
     """The output blocks of a feature pass within the memory budget, the same whatever the scheduler (a block's
     features do not depend on how the raster is cut, but the spatial tiles' cache works within one process)."""
     need_spectral, need_spatial = needed_branches(cube_names)
-    bytes_per_pixel = bands.source_bytes_per_pixel + model.bands * 4 * 8 + (
+    # The window of model bands read, then x, spe_f, spa_f and the cubes combined from them.
+    bytes_per_pixel = model.bands * 4 + model.bands * 4 * 8 + (
         MODEL_WORKING_BYTES_PER_PIXEL if need_spectral or need_spatial else 0)
     blocks = plan_blocks(bands.info.height, bands.info.width, bytes_per_pixel, budget,
                          block_context(model, need_spectral))
@@ -56,13 +58,14 @@ def feature_window_plan(bands: ModelBands, model: FersModelSet, cube_names: Sequ
 
 
 @contextmanager
-def feature_writing(bands: ModelBands, normalisation: Normalisation, load_model: Callable[[], FersModelSet],
+def feature_writing(model_bands: RasterFile, normalisation: Normalisation, load_model: Callable[[], FersModelSet],
                     names: Sequence[str], with_statistics: bool, budget: int, progress: Progress
                     ) -> Iterator[Callable]:
-    """A feature pass: write a window's named cubes (or "spe_f", "spa_f") into the sinks of the same names, and
-    return the cubes' RX statistics when asked for. ``load_model`` loads the model in the process that runs it."""
+    """A feature pass over the model bands of pass 1: write a window's named cubes (or "spe_f", "spa_f") into the
+    sinks of the same names, and return the cubes' RX statistics when asked for. ``load_model`` loads the model in
+    the process that runs it."""
     model = load_model()
-    with ModelScene(bands, normalisation) as scene:
+    with ModelScene(model_bands, normalisation) as scene:
         features = FeatureBlocks(scene, model, *needed_branches(names), budget)
 
         def write(window: Window, sinks: Dict[str, object]) -> Optional[Dict[str, rx.BackgroundStatistics]]:

@@ -4,6 +4,10 @@
 pass 1 of every FERS job, ``ModelBandStatistics``, decides the second: the range of the model bands over the
 valid pixels (the normalisation), their mean (the fill of invalid pixels) and the window around the valid pixels,
 which is all the networks see, so fill around the data changes nothing they see.
+
+Pass 1 also writes the model bands to a temporary raster (``model_band_writing``), which the feature pass reads
+(``ModelScene``). The input is then decoded once, in windows that follow its own blocks: the feature pass reads
+thin strips and overlapping tiles, which from a tiled or compressed input would decode each file block many times.
 """
 import os
 from contextlib import contextmanager
@@ -21,6 +25,7 @@ from .spectral import (MinMaxNormaliser, SceneRange, band_matrix, format_band_nu
                        to_model_bands)
 from .tiling import grown
 from .validity import ValidityOptions, model_band_reader
+from .workspace import RasterFile
 
 # (row0, row1, col0, col1): a rectangle of the raster, rows and columns [0, 1) from the top left.
 Extent = Tuple[int, int, int, int]
@@ -50,16 +55,27 @@ class ModelBands:
         return BlockReader(self.info, self.source_bands, self.mask_path, self.undeclared_fill)
 
     def scan_plan(self, budget: int) -> WindowPlan:
-        """The windows of pass 1 within the memory budget."""
-        return WindowPlan(self.info, self.source_bytes_per_pixel + 2 * self.count * 8, budget)
+        """The windows of pass 1 within the memory budget: the source window, its model bands (float64), their
+        valid pixels' copy and the float32 block written."""
+        return WindowPlan(self.info, self.source_bytes_per_pixel + self.count * (3 * 8 + 4), budget)
+
+
+# The temporary raster of pass 1: the model bands before normalisation, NaN where a pixel is invalid.
+MODEL_BANDS = "model bands"
 
 
 @contextmanager
-def model_band_statistics(bands: ModelBands, progress: Progress) -> Iterator[Callable]:
-    """Pass 1 of a FERS job: the model-band statistics of a window."""
+def model_band_writing(bands: ModelBands, progress: Progress) -> Iterator[Callable]:
+    """Pass 1 of a FERS job: a window's model bands written into the sink MODEL_BANDS, and their statistics."""
     reader = bands.reader()
+
+    def write(window: Window, sinks) -> "ModelBandStatistics":
+        cube_bhw, valid_hw = reader.read(*window)
+        model_bhw = to_model_bands(cube_bhw, bands.matrix)
+        sinks[MODEL_BANDS].write(window[0], model_bhw, valid_hw, window[2])
+        return ModelBandStatistics.of_block(model_bhw, valid_hw, window, bands.info.width)
     try:
-        yield lambda window: ModelBandStatistics.of_block(bands.matrix, window, *reader.read(*window))
+        yield write
     finally:
         reader.close()
 
@@ -137,22 +153,21 @@ class Normalisation:
 
 
 class ModelScene:
-    """An open raster read through a model: the normalised model bands of any window. Close it when done."""
+    """The model bands of pass 1 (``model_band_writing``), normalised: the networks' input for any window. Close
+    it when done."""
 
-    def __init__(self, bands: ModelBands, normalisation: Normalisation):
-        self.bands = bands
+    def __init__(self, model_bands: RasterFile, normalisation: Normalisation):
         self.normalisation = normalisation
-        self.info = bands.info
         self.extent = normalisation.extent
-        self.reader = bands.reader()
+        self.reader = model_bands.reader()
 
     def model_input(self, first_row: int, rows: int, first_column: int, columns: int
                     ) -> Tuple[np.ndarray, np.ndarray]:
         """(x_bhw float32, valid_hw) for a window: normalised model bands, invalid pixels holding the fill."""
-        cube_bhw, valid_hw = self.reader.read(first_row, rows, first_column, columns)
-        x_bhw = self.normalisation.normaliser.apply(to_model_bands(cube_bhw, self.bands.matrix))
+        model_bhw, valid_hw = self.reader.read(first_row, rows, first_column, columns)
+        x_bhw = self.normalisation.normaliser.apply(model_bhw).astype(np.float32)
         x_bhw[:, ~valid_hw] = self.normalisation.fill_b[:, None]
-        return x_bhw.astype(np.float32), valid_hw
+        return x_bhw, valid_hw
 
     def close(self) -> None:
         self.reader.close()
@@ -179,14 +194,15 @@ class ModelBandStatistics:
         return cls(SceneRange(), np.zeros(bands), 0)
 
     @classmethod
-    def of_block(cls, matrix: np.ndarray, window: Window, cube_bhw: np.ndarray, valid_hw: np.ndarray
+    def of_block(cls, model_bhw: np.ndarray, valid_hw: np.ndarray, window: Window, width: int
                  ) -> "ModelBandStatistics":
-        """The statistics of one window (first_row, rows, first_column, columns) of the source bands, given the
-        model's band matrix."""
-        statistics = cls.empty(matrix.shape[0])
+        """The statistics of the model bands of one window (first_row, rows, first_column, columns) of a raster
+        ``width`` pixels wide."""
+        statistics = cls.empty(model_bhw.shape[0])
         if valid_hw.any():
-            values_bn = to_model_bands(cube_bhw, matrix)[:, valid_hw]
-            statistics.value_range.add(values_bn)
+            values_bn = model_bhw[:, valid_hw]
+            rows, columns = np.nonzero(valid_hw)
+            statistics.value_range.add(values_bn, (window[0] + rows).astype(np.int64) * width + window[2] + columns)
             statistics.sums_b = values_bn.sum(axis=1, dtype=np.float64)
             statistics.count = values_bn.shape[1]
             rows, columns = np.flatnonzero(valid_hw.any(axis=1)), np.flatnonzero(valid_hw.any(axis=0))

@@ -143,49 +143,54 @@ def robust_range(values: np.ndarray) -> Tuple[float, float]:
 
 class SceneRange:
     """A scene's value range for its normaliser, block by block in bounded memory: the exact min and max, and the
-    model-band values of every k-th valid pixel of each block for the robust one. k starts at 1 and doubles
-    whenever the sample would pass SAMPLE_VALUES values, so a scene of up to that many valid values is sampled
-    whole, however much fill surrounds it. Blocks merge in any order."""
+    model-band values of the valid pixels whose number in the raster (row x width + column) is a multiple of a
+    stride, for the robust one. The stride starts at 1 and doubles whenever the sample would pass SAMPLE_VALUES
+    values, so a scene of up to that many valid values is sampled whole, however much fill surrounds it. The
+    sample is the same however the raster is cut into blocks and in whatever order they merge (the stride ends
+    as the smallest power of two whose sample fits), so the normalisation does not depend on the memory budget
+    or on the number of workers."""
 
     def __init__(self):
         self.stride = 1
         self.minimum, self.maximum = np.inf, -np.inf
-        self._samples: List[np.ndarray] = []
+        self._samples: List[Tuple[np.ndarray, np.ndarray]] = []  # (pixel numbers, values_bn) of each block
 
-    def add(self, values_bn: np.ndarray) -> None:
-        """Values (bands, valid pixels) of one block."""
+    def add(self, values_bn: np.ndarray, pixel_numbers: np.ndarray) -> None:
+        """Values (bands, valid pixels) of one block, and those pixels' numbers in the raster."""
         self.minimum = min(self.minimum, float(values_bn.min()))
         self.maximum = max(self.maximum, float(values_bn.max()))
-        bands, pixels = values_bn.shape
-        while self.sampled_values + bands * -(-pixels // self.stride) > SAMPLE_VALUES and pixels >= self.stride:
-            self._halve()
-        self._samples.append(np.array(values_bn[:, ::self.stride], dtype=np.float64))
+        while self.sampled_values + values_bn.shape[0] * np.count_nonzero(pixel_numbers % self.stride == 0) > \
+                SAMPLE_VALUES:
+            self._thin_to(2 * self.stride)
+        kept = pixel_numbers % self.stride == 0
+        self._samples.append((pixel_numbers[kept], np.array(values_bn[:, kept], dtype=np.float64)))
 
     def merge(self, other: "SceneRange") -> "SceneRange":
         """Merge another block's range into this one; returns self."""
         self.minimum, self.maximum = min(self.minimum, other.minimum), max(self.maximum, other.maximum)
-        stride = max(self.stride, other.stride)
-        self._samples = [sample[:, ::stride // part.stride].copy() if stride > part.stride else sample
-                         for part in (self, other) for sample in part._samples]
-        self.stride = stride
+        self._samples = self._samples + other._samples
+        self._thin_to(max(self.stride, other.stride))
         while self.sampled_values > SAMPLE_VALUES:
-            self._halve()
+            self._thin_to(2 * self.stride)
         return self
 
-    def _halve(self) -> None:
-        """Keep every other pixel of each block's sample (copies: a view would keep the whole sample alive)."""
-        self.stride *= 2
-        self._samples = [sample[:, ::2].copy() for sample in self._samples]
+    def _thin_to(self, stride: int) -> None:
+        """Keep the pixels whose numbers are multiples of ``stride`` (copies: a view would keep the whole sample
+        alive)."""
+        self.stride = stride
+        kept = [numbers % self.stride == 0 for numbers, _ in self._samples]
+        self._samples = [(numbers[keep], values[:, keep]) if not keep.all() else (numbers, values)
+                         for (numbers, values), keep in zip(self._samples, kept)]
 
     @property
     def sampled_values(self) -> int:
-        return sum(sample.size for sample in self._samples)
+        return sum(values.size for _, values in self._samples)
 
     def normaliser(self, method: str, scale: float = NORMALISATION_SCALE) -> "MinMaxNormaliser":
         """The scene's normaliser by a NORMALISATIONS method."""
         if method == "minmax":
             return MinMaxNormaliser(self.minimum, self.maximum, scale)
-        return MinMaxNormaliser.fit(np.concatenate([sample.ravel() for sample in self._samples]), scale, method)
+        return MinMaxNormaliser.fit(np.concatenate([values.ravel() for _, values in self._samples]), scale, method)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ class RasterFile:
     maximum: float
 
     def reader(self) -> BlockReader:
-        """A reader of all its bands (NaN pixels read as invalid); the caller closes it."""
-        return BlockReader(describe_raster(self.path), tuple(range(1, self.bands + 1)))
+        """A reader of all its bands (NaN pixels read as invalid) that copies just each window's bytes, however
+        thin the window; the caller closes it."""
+        return BlockReader(describe_raster(self.path), tuple(range(1, self.bands + 1)), direct_io=True)
 
 
 class TempRaster:

@@ -470,3 +470,20 @@ def test_valid_pixels_thinner_than_the_spectral_branch_accepts_are_scored(tmp_pa
     scores = band_values(str(tmp_path / "scores.tif"))[0][0]
     assert np.all(np.isfinite(scores[5:25, 17:20])) and np.all(scores[5:25, 17:20] >= 0)
     assert (scores != OUTPUT_NODATA).sum() == 60
+
+
+def test_scores_do_not_depend_on_the_memory_budget_when_the_range_is_sampled(tmp_path, monkeypatch):
+    """A scene larger than the robust range's sample (made small here): before, each block of pass 1 kept every
+    k-th of its own pixels, so the memory budget moved the range's extremes and with them every score."""
+    import fers_qgis.core.spectral as spectral
+    monkeypatch.setattr(spectral, "SAMPLE_VALUES", 3000)
+    cube = scene_cube(64, 61, bands=BANDS, seed=4)
+    cube += np.random.default_rng(4).standard_t(2, size=cube.shape).astype(np.float32) * 3  # heavy tails
+    source = write_raster(tmp_path / "in.tif", cube)
+    models = ExportedModelSet(tmp_path, bands=BANDS, normalisation="robust", name="robust")
+    scores = []
+    for budget_mb in (512, 0.02):
+        output = str(tmp_path / f"scores{budget_mb}.tif")
+        detect_fers(source, output, models.spectral_path, FersOptions(memory_budget_mb=budget_mb))
+        scores.append(band_values(output)[0][0])
+    np.testing.assert_allclose(scores[1], scores[0], rtol=1e-5)
