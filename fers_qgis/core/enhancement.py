@@ -29,6 +29,7 @@ from .onnx_runtime import FersModelSet, load_model_set
 from .output import RasterWriter, check_output_path
 from .pipeline import LocalScheduler
 from .progress import Progress, Stage
+from .workspace import RasterFile
 from .scene import (MODEL_BANDS, ModelBands, ModelBandStatistics, Normalisation, model_band_writing,
                     open_model_bands, report_band_order)
 
@@ -106,6 +107,15 @@ def merge_by_name(first: Dict[str, rx.BackgroundStatistics], second: Dict[str, r
     return first
 
 
+def write_model_bands(scheduler, bands: ModelBands, budget: int, progress: Progress
+                      ) -> Tuple[RasterFile, ModelBandStatistics]:
+    """Pass 1 of both FERS jobs on ``scheduler``: the model bands as a temporary raster, and their statistics."""
+    rasters, statistics = scheduler.rasters(
+        "model-bands", partial(model_band_writing, bands), bands.scan_plan(budget), {MODEL_BANDS: bands.count},
+        ModelBandStatistics.merge, Stage(progress, 0.05, 0.15))
+    return rasters[MODEL_BANDS], statistics
+
+
 @dataclass
 class FersJob:
     """A FERS detection, checked and planned (model loaded, bands and bad bands decided): the data every pass needs,
@@ -155,12 +165,10 @@ class FersJob:
         progress = progress or Progress()
         model, info = self.model, self.bands.info
         report_band_order(self.bands, model, progress)
-        model_bands, statistics = scheduler.rasters(
-            "model-bands", partial(model_band_writing, self.bands), self.bands.scan_plan(self.budget),
-            {MODEL_BANDS: model.bands}, ModelBandStatistics.merge, Stage(progress, 0.05, 0.15))
+        model_bands, statistics = write_model_bands(scheduler, self.bands, self.budget, progress)
         self.normalisation = statistics.normalisation(info, model, progress)
         cubes, cube_statistics = scheduler.rasters(
-            "features", partial(feature_writing, model_bands[MODEL_BANDS], self.normalisation,
+            "features", partial(feature_writing, model_bands, self.normalisation,
                                 partial(load_model_set, self.model_path, self.options.use_gpu), self.cube_names,
                                 True, self.budget),
             feature_window_plan(self.bands, model, self.cube_names, self.budget),
@@ -214,9 +222,7 @@ def enhance_features(input_path: str, output_path: str, model_path: str, mask_pa
                            use_gpu, undeclared_fill, budget, Stage(progress, 0.0, 0.05))
     report_band_order(bands, model, progress)
     with LocalScheduler(output_path) as scheduler:
-        model_bands, statistics = scheduler.rasters(
-            "model-bands", partial(model_band_writing, bands), bands.scan_plan(budget), {MODEL_BANDS: model.bands},
-            ModelBandStatistics.merge, Stage(progress, 0.05, 0.15))
+        model_bands, statistics = write_model_bands(scheduler, bands, budget, progress)
         normalisation = statistics.normalisation(bands.info, model, progress)
         targets = {SUM: (output_path, "enhanced"), "spe_f": (spectral_output, "spectral features"),
                    "spa_f": (spatial_output, "spatial features")}
@@ -225,7 +231,7 @@ def enhance_features(input_path: str, output_path: str, model_path: str, mask_pa
                                                             [f"{band} ({what})" for band in bands.band_names],
                                                             bands.wavelengths_nm))
                      for name, (path, what) in targets.items() if path}
-            scheduler.write("features", partial(feature_writing, model_bands[MODEL_BANDS], normalisation,
+            scheduler.write("features", partial(feature_writing, model_bands, normalisation,
                                                 lambda: model, tuple(sinks), False, budget),
                             feature_window_plan(bands, model, (SUM,), budget), sinks, Stage(progress, 0.15, 1.0))
     return DetectionSummary(output_path, statistics.count, model.bands, time.perf_counter() - started)

@@ -159,11 +159,11 @@ class SceneRange:
         """Values (bands, valid pixels) of one block, and those pixels' numbers in the raster."""
         self.minimum = min(self.minimum, float(values_bn.min()))
         self.maximum = max(self.maximum, float(values_bn.max()))
-        while self.sampled_values + values_bn.shape[0] * np.count_nonzero(pixel_numbers % self.stride == 0) > \
-                SAMPLE_VALUES:
-            self._thin_to(2 * self.stride)
         kept = pixel_numbers % self.stride == 0
-        self._samples.append((pixel_numbers[kept], np.array(values_bn[:, kept], dtype=np.float64)))
+        while self.sampled_values + values_bn.shape[0] * np.count_nonzero(kept) > SAMPLE_VALUES:
+            self._thin_to(2 * self.stride)
+            kept = pixel_numbers % self.stride == 0
+        self._samples.append((pixel_numbers[kept], values_bn[:, kept].astype(np.float64, copy=False)))
 
     def merge(self, other: "SceneRange") -> "SceneRange":
         """Merge another block's range into this one; returns self."""
