@@ -5,8 +5,8 @@ module is the second scheduler of those passes. Each pass's windows (or FERS fea
 bands of whole rows, one task per band, so each task's output is a rectangle:
 
 - a reduction (background or model-band statistics) is one task per band merged as a binary tree of tasks;
-- a pass that writes rasters (FERS cubes, score maps) writes one file per band, mosaicked by a VRT, with the
-  task's statistics merged as a tree;
+- a pass that writes rasters (FERS cubes, score maps) writes one file per band, read back as one raster of
+  those row pieces, with the task's statistics merged as a tree;
 - the output is written by one task through the core's RasterWriter, so it appears complete or not at all.
 
 Band files live in a hidden folder beside the output, deleted at the end: the output folder must be on a file
@@ -14,17 +14,14 @@ system every worker sees. The per-pixel arithmetic is the core's; only the order
 so scores agree with the single-process run to rounding. Tasks are retried when a worker dies.
 """
 import copy
-import dataclasses
 import logging
 import math
 import os
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
-from xml.sax.saxutils import escape
 
 from .batch import TASK_RETRIES
 from ..core.detection import DetectionSummary, RxJob, RxOptions
@@ -33,7 +30,7 @@ from ..core.errors import InputError
 from ..core.pipeline import Merge, Opener, T, WindowPlan, merged
 from ..core.progress import Progress
 from ..core.raster import RasterInfo, Window
-from ..core.workspace import RasterFile, TempRaster, Workspace
+from ..core.workspace import RasterFile, RowPiece, TempRaster, Workspace
 
 # Tasks per worker and pass: enough for the scheduler to balance uneven bands, few enough that the per-task cost
 # (opening the raster, loading the model) stays small (docs/SCALING.md).
@@ -43,17 +40,6 @@ LOG = logging.getLogger(__name__)
 
 # A row band of a pass: rows [start, stop) and the engine windows inside it.
 Band = Tuple[int, int, List[Window]]
-
-
-@dataclass(frozen=True)
-class BandFile:
-    """A finished band file: rows [first_row, first_row + rows) of a map; min/max of its valid values."""
-
-    path: str
-    first_row: int
-    rows: int
-    minimum: float
-    maximum: float
 
 
 def row_bands(windows: Sequence[Window], tasks: int, min_rows: int = 1) -> List[Band]:
@@ -73,38 +59,23 @@ def row_bands(windows: Sequence[Window], tasks: int, min_rows: int = 1) -> List[
 
 
 class _BandWriter:
-    """An uncompressed Float32 file of one row band (NaN where invalid), renamed into place when complete, so a
-    retried task never reads a half-written band."""
+    """The temporary file of one row band, renamed into place when complete, so a retried task never reads a
+    half-written band."""
 
     def __init__(self, path: str, like: RasterInfo, band: Band, bands: int):
         self.path = path
         self.first_row, stop, _ = band
         self.rows = stop - self.first_row
-        self._partial = f"{path}.{uuid.uuid4().hex[:8]}.partial.tif"
-        self._raster = TempRaster(self._partial, dataclasses.replace(like, height=self.rows), bands)
+        self._partial = f"{path}.{uuid.uuid4().hex[:8]}.partial"
+        self._raster = TempRaster(self._partial, like.width, self.rows, bands)
 
     def write(self, first_row: int, values_bhw, valid_hw, first_column: int = 0) -> None:
         self._raster.write(first_row - self.first_row, values_bhw, valid_hw, first_column)
 
-    def finish(self) -> BandFile:
-        self._raster.close()
+    def finish(self) -> RowPiece:
+        self._raster.finish()
         os.replace(self._partial, self.path)
-        return BandFile(self.path, self.first_row, self.rows, self._raster.minimum, self._raster.maximum)
-
-
-def write_mosaic(path: str, like: RasterInfo, bands: int, files: Sequence[BandFile]) -> str:
-    """A VRT of ``like``'s size made of the band files, each at its rows (explicit windows: no georeferencing
-    needed)."""
-    sources = "".join(
-        f'<SimpleSource><SourceFilename relativeToVRT="0">{escape(item.path)}</SourceFilename>'
-        f'<SourceBand>{{band}}</SourceBand><SrcRect xOff="0" yOff="0" xSize="{like.width}" ySize="{item.rows}"/>'
-        f'<DstRect xOff="0" yOff="{item.first_row}" xSize="{like.width}" ySize="{item.rows}"/></SimpleSource>'
-        for item in files)
-    bands_xml = "".join(f'<VRTRasterBand dataType="Float32" band="{band}">{sources.format(band=band)}'
-                        f'</VRTRasterBand>' for band in range(1, bands + 1))
-    with open(path, "w") as handle:
-        handle.write(f'<VRTDataset rasterXSize="{like.width}" rasterYSize="{like.height}">{bands_xml}</VRTDataset>')
-    return path
+        return RowPiece(self.path, self.first_row, self.rows)
 
 
 def planning_budget(info: RasterInfo, bytes_per_pixel: int, budget: int, tasks: int) -> int:
@@ -128,7 +99,7 @@ def _reduce_task(opener: Opener, windows: Sequence[Window], merge: Merge):
 
 
 def _rasters_task(opener: Opener, like: RasterInfo, band: Band, bands: Dict[str, int], paths: Dict[str, str],
-                  merge: Optional[Merge]) -> Tuple[Dict[str, BandFile], object]:
+                  merge: Optional[Merge]) -> Tuple[Dict[str, RowPiece], object]:
     """One band of a pass that writes rasters: its band files, and the merged results of its windows."""
     writers = {name: _BandWriter(paths[name], like, band, count) for name, count in bands.items()}
     with opener(Progress()) as work:
@@ -197,7 +168,7 @@ class DaskScheduler:
         self._names += 1
         prefix = self.workspace.file(f"{name}{self._names}")
         futures = [self.submit(_rasters_task, opener, plan.info, band, bands,
-                               {key: f"{prefix}-{key_index}_{index}.tif" for key_index, key in enumerate(bands)},
+                               {key: f"{prefix}-{key_index}_{index}.f32" for key_index, key in enumerate(bands)},
                                merge)
                    for index, band in enumerate(self._bands(plan))]
         files = self.wait([self.submit(_first, future) for future in futures], f"{name}, {len(futures)} tasks")
@@ -205,13 +176,9 @@ class DaskScheduler:
         if merge is not None:
             result = self.wait([tree_reduce(self.submit, [self.submit(_second, future) for future in futures],
                                             partial(_merged_copy, merge))], f"{name}: statistics tree")[0]
-        mosaics = {}
-        for key_index, (key, count) in enumerate(bands.items()):
-            parts = [item[key] for item in files]
-            path = write_mosaic(f"{prefix}-{key_index}.vrt", plan.info, count, parts)
-            mosaics[key] = RasterFile(path, count, min(item.minimum for item in parts),
-                                      max(item.maximum for item in parts))
-        return mosaics, result
+        rasters = {key: RasterFile(tuple(item[key] for item in files), plan.info.width, plan.info.height, count)
+                   for key, count in bands.items()}
+        return rasters, result
 
     def once(self, name: str, work: Callable[[Progress], T], progress: Progress) -> T:
         return self.wait([self.submit(work, Progress())], f"{name}, 1 task")[0]

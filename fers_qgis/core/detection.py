@@ -22,7 +22,7 @@ from .output import RasterWriter, check_output_path
 from .raster import (BlockReader, RasterInfo, Window, block_windows, describe_raster, iter_blocks, row_chunks,
                      select_bands)
 from .validity import ValidityOptions, assess_scene
-from .workspace import RasterFile
+from .workspace import RasterFile, RasterFileReader
 
 DETECTORS = ("global", "local")
 
@@ -153,8 +153,8 @@ SCORES = "scores"
 
 
 @contextmanager
-def scoring(open_reader: Callable[[], BlockReader], background: Background, local: Optional[LocalWindows],
-            budget: int, progress: Progress) -> Iterator[Callable]:
+def scoring(open_reader: Callable[[], Union[BlockReader, RasterFileReader]], background: Background,
+            local: Optional[LocalWindows], budget: int, progress: Progress) -> Iterator[Callable]:
     """A scoring pass over what ``open_reader`` reads: global RX scores of each window, or (``local``: the
     windows and rule of local RX) local RX over the whole raster, row strip after row strip, into ``SCORES``."""
     reader = open_reader()
@@ -186,17 +186,17 @@ def write_score_output(output_path: str, like: RasterInfo, label: str, maps: Seq
                        budget: int, progress: Progress) -> None:
     """The job's one output: the score map, or the product of the min-max scaled maps (product rule), optionally
     scaled to 0-1, written through RasterWriter (complete or not at all)."""
+    ranges = [item.value_range(budget) for item in maps]
     readers = [item.reader() for item in maps]
     try:
         with RasterWriter(output_path, like, [label]) as writer:
-            write_final_scores(readers, [(item.minimum, item.maximum) for item in maps], writer, scale, budget,
-                               progress)
+            write_final_scores(readers, ranges, writer, scale, budget, progress)
     finally:
         for reader in readers:
             reader.close()
 
 
-def write_final_scores(readers: List[BlockReader], ranges: List[Tuple[float, float]], writer: RasterWriter,
+def write_final_scores(readers: List[RasterFileReader], ranges: List[Tuple[float, float]], writer: RasterWriter,
                        scale: bool, budget: int, progress: Optional[Progress]) -> None:
     """Product of the min-max scaled maps (product rule) or the one map, optionally min-max scaled to 0-1.
 

@@ -4,7 +4,7 @@ Passes over the raster (``FersJob.run``, on any scheduler of ``pipeline``):
 1. the model bands, written to a temporary raster, and their statistics over valid pixels
    (``scene.ModelBandStatistics``): the normalisation, the fill of invalid pixels and the window the networks see;
 2. for each output block, its features (``features.FeatureBlocks``); the cubes a detector needs are written to
-   uncompressed temporary GeoTIFFs while their RX background statistics accumulate;
+   temporary rasters (``workspace``) while their RX background statistics accumulate;
 3. RX scoring of the temporary cubes (global or local), then the output: the one map, or the product of the
    scaled maps (product rule), optionally scaled to 0-1.
 

@@ -204,15 +204,15 @@ class FeatureBlocks:
 
 
 def combine(spatial_bhw, spectral_bhw, x_bhw, name: str) -> np.ndarray:
-    """One of the cubes RX can run on, float64."""
-    x = x_bhw.astype(np.float64)
+    """One of the cubes RX can run on, summed in float64 and stored as the float32 the temporary rasters hold."""
     if name == PLAIN:
-        return x
-    if name == SPATIAL:
-        return x + spatial_bhw
-    if name == SPECTRAL:
-        return x + spectral_bhw
-    return x + spatial_bhw + spectral_bhw
+        return x_bhw
+    total = x_bhw.astype(np.float64)
+    if name in (SPATIAL, SUM):
+        total += spatial_bhw
+    if name in (SPECTRAL, SUM):
+        total += spectral_bhw
+    return total.astype(np.float32)
 
 
 def feature_block(features: FeatureBlocks, block: Tuple[int, int, int, int], names: Sequence[str],
@@ -230,5 +230,5 @@ def feature_block(features: FeatureBlocks, block: Tuple[int, int, int, int], nam
             cubes[name] = combine(spatial_bhw, spectral_bhw, x_bhw, name)
         if name in statistics and valid_hw.any():
             # Statistics of the float32 values the scoring pass will read back, so both agree exactly.
-            statistics[name].add(cubes[name][:, valid_hw].astype(np.float32).astype(np.float64).T)
+            statistics[name].add(cubes[name][:, valid_hw].astype(np.float32, copy=False).T)
     return cubes, valid_hw

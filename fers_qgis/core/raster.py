@@ -28,21 +28,6 @@ def gdal_errors_as_exceptions():
             gdal.DontUseExceptions()
 
 
-@contextlib.contextmanager
-def thread_config_option(key: str, value: Optional[str]):
-    """Set a GDAL configuration option for this thread only (None: leave it alone), restored on exit: QGIS's and
-    other threads' settings stay untouched."""
-    if value is None:
-        yield
-        return
-    previous = gdal.GetThreadLocalConfigOption(key, None)
-    gdal.SetThreadLocalConfigOption(key, value)
-    try:
-        yield
-    finally:
-        gdal.SetThreadLocalConfigOption(key, previous)
-
-
 @dataclass(frozen=True)
 class RasterInfo:
     """What the core needs to know about a raster before reading its pixels."""
@@ -438,10 +423,7 @@ class BlockReader:
     GDAL keeps decoded blocks in a process-wide cache (5% of RAM by default) until it is full. A window is read in
     pieces one file block wide and the reader drops its blocks after each piece, so the cache never holds more
     than one piece of this raster; QGIS's own cache setting is left alone. That costs whole file blocks for every
-    read: windows thinner than the file's tiles decode each tile again. ``direct_io`` is for this project's own
-    temporary rasters (uncompressed, pixel-interleaved, read with all their bands): GDAL then copies only the
-    window's bytes from the file (GTIFF_DIRECT_IO, for this thread), whatever the window's shape. It does not suit
-    other files: on a band subset with gaps GDAL's direct path is many times slower than its block cache.
+    read: windows thinner than the file's tiles decode each tile again.
 
     A pixel is valid when GDAL's mask of the raster allows it (internal or .msk mask, alpha band), every selected
     band is finite and differs from that band's nodata value, and the optional mask raster (first band, resampled
@@ -451,10 +433,9 @@ class BlockReader:
     """
 
     def __init__(self, info: RasterInfo, bands: Sequence[int], mask_path: Optional[str] = None,
-                 undeclared_fill: bool = False, direct_io: bool = False):
+                 undeclared_fill: bool = False):
         self.info = info
         self.bands = tuple(bands)
-        self._direct_io = "YES" if direct_io else None
         exact = all(info.numpy_dtypes[band - 1] in _FLOAT32_EXACT for band in self.bands)
         self.dtype = np.dtype(np.float32 if exact else np.float64)
         self.bytes_per_pixel = len(self.bands) * self.dtype.itemsize
@@ -485,7 +466,7 @@ class BlockReader:
             self._buffer = np.empty(size, dtype=self.dtype)
         cube_bhw = self._buffer[:size].reshape(len(self.bands), row_count, width)
         allowed_hw = np.ones((row_count, width), dtype=bool)
-        with gdal_errors_as_exceptions(), thread_config_option("GTIFF_DIRECT_IO", self._direct_io):
+        with gdal_errors_as_exceptions():
             try:
                 for column, columns in self._column_pieces(first_column, width):
                     # One dataset-level read of all bands: pixel-interleaved files decode each block once.

@@ -165,7 +165,7 @@ class ModelScene:
                     ) -> Tuple[np.ndarray, np.ndarray]:
         """(x_bhw float32, valid_hw) for a window: normalised model bands, invalid pixels holding the fill."""
         model_bhw, valid_hw = self.reader.read(first_row, rows, first_column, columns)
-        x_bhw = self.normalisation.normaliser.apply(model_bhw).astype(np.float32)
+        x_bhw = self.normalisation.normaliser.apply(model_bhw).astype(np.float32, copy=False)
         x_bhw[:, ~valid_hw] = self.normalisation.fill_b[:, None]
         return x_bhw, valid_hw
 

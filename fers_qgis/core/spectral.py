@@ -216,10 +216,20 @@ class MinMaxNormaliser:
                                 self.clip)
 
     def apply(self, values: np.ndarray) -> np.ndarray:
+        """The normalised values, a new array (float32 for float32 values); ``values`` is left as it is."""
+        # ((clipped values - minimum) / span * 2 - 1) * scale, step by step in one new array: a 200-band window
+        # is large (np.clip itself is several times slower than maximum and minimum).
         if self.clip:
-            values = np.clip(values, self.minimum, self.maximum)
-        span = self.maximum - self.minimum + NORMALISATION_EPSILON
-        return ((values - self.minimum) / span * 2.0 - 1.0) * self.scale
+            result = np.maximum(values, self.minimum)
+            np.minimum(result, self.maximum, out=result)
+            result -= self.minimum
+        else:
+            result = np.subtract(values, self.minimum)
+        result /= self.maximum - self.minimum + NORMALISATION_EPSILON
+        result *= 2.0
+        result -= 1.0
+        result *= self.scale
+        return result
 
 
 # Band selections as users type them: band numbers and ranges, or wavelength ranges.
