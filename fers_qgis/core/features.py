@@ -157,13 +157,15 @@ class FeatureBlocks:
         col_weights = window[pad_cols[0]:pad_cols[0] + tile_w]
         accumulated = np.zeros((self.model.bands, r1 - r0, c1 - c0))
         weight_sum = np.zeros((r1 - r0, c1 - c0))
+        weighted = np.empty((self.model.bands, tile_h, tile_w))  # one scratch tile for every product below
 
         def add(row, col, tile_features):
             top, bottom = max(row, r0), min(row + tile_h, r1)
             left, right = max(col, c0), min(col + tile_w, c1)
             weights = np.outer(row_weights[top - row:bottom - row], col_weights[left - col:right - col])
-            accumulated[:, top - r0:bottom - r0, left - c0:right - c0] += \
-                tile_features[:, top - row:bottom - row, left - col:right - col] * weights
+            product = np.multiply(tile_features[:, top - row:bottom - row, left - col:right - col], weights,
+                                  out=weighted[:, :bottom - top, :right - left])
+            accumulated[:, top - r0:bottom - r0, left - c0:right - c0] += product
             weight_sum[top - r0:bottom - r0, left - c0:right - c0] += weights
 
         placements = [(row, col) for row in (first_row + start for start in tile_starts(height, tile))
@@ -192,7 +194,8 @@ class FeatureBlocks:
                 tile_features = tile_features[:, pad_rows[0]:pad_rows[0] + tile_h, pad_cols[0]:pad_cols[0] + tile_w]
                 add(*place, tile_features)
                 self._remember(place, tile_features)
-        return accumulated / weight_sum
+        accumulated /= weight_sum
+        return accumulated
 
     def _remember(self, place: Tuple[int, int], tile_features: np.ndarray) -> None:
         """Keep a tile's features for the next blocks, dropping the least recently used beyond the capacity."""
