@@ -32,9 +32,18 @@ WINDOWS = {"strips": [(0, 4, 0, WIDTH), (4, 7, 0, WIDTH)],
            "pixels": [(row, 1, column, 1) for row in range(HEIGHT) for column in range(WIDTH)]}
 
 
-def _expected(values, valid, row, rows, column, columns):
-    window = (slice(row, row + rows), slice(column, column + columns))
-    return np.where(valid[window], values[(slice(None),) + window], 0.0).astype(np.float32), valid[window]
+def _assert_reads_back(raster, values, valid, windows):
+    """Each window reads the written values, invalid pixels zeroed, and the valid pixels."""
+    reader = raster.reader()
+    try:
+        for row, rows, column, columns in windows:
+            cube, valid_hw = reader.read(row, rows, column, columns)
+            window = (slice(row, row + rows), slice(column, column + columns))
+            np.testing.assert_array_equal(valid_hw, valid[window])
+            np.testing.assert_array_equal(
+                cube, np.where(valid[window], values[(slice(None),) + window], 0.0).astype(np.float32))
+    finally:
+        reader.close()
 
 
 @pytest.mark.parametrize("positioned", [True, False], ids=["positioned-io", "seek-io"])
@@ -42,37 +51,23 @@ def _expected(values, valid, row, rows, column, columns):
 def test_windows_read_back_what_was_written_with_invalid_pixels_zeroed(tmp_path, monkeypatch, layout, positioned):
     monkeypatch.setattr(workspace, "_POSITIONED_IO", positioned and workspace._POSITIONED_IO)
     values, valid = _scene()
-    reader = _write(tmp_path / "cube.bsq", values, valid, WINDOWS[layout]).reader()
-    try:
-        for window in [(0, HEIGHT, 0, WIDTH), (2, 5, 0, WIDTH), (3, 6, 4, 7), (10, 1, 12, 1)]:
-            cube, valid_hw = reader.read(*window)
-            expected_cube, expected_valid = _expected(values, valid, *window)
-            np.testing.assert_array_equal(valid_hw, expected_valid)
-            np.testing.assert_array_equal(cube, expected_cube)
-    finally:
-        reader.close()
+    _assert_reads_back(_write(tmp_path / "cube.f32", values, valid, WINDOWS[layout]), values, valid,
+                       [(0, HEIGHT, 0, WIDTH), (2, 5, 0, WIDTH), (3, 6, 4, 7), (10, 1, 12, 1)])
 
 
 def test_row_pieces_read_as_one_raster(tmp_path):
     values, valid = _scene(1)
-    pieces = tuple(RowPiece(_write(tmp_path / f"rows{first}.bsq", values[:, first:stop], valid[first:stop],
+    pieces = tuple(RowPiece(_write(tmp_path / f"rows{first}.f32", values[:, first:stop], valid[first:stop],
                                    [(0, stop - first, 0, WIDTH)]).pieces[0].path, first, stop - first)
                    for first, stop in [(0, 4), (4, 9), (9, HEIGHT)])
-    reader = RasterFile(pieces, WIDTH, HEIGHT, BANDS).reader()
-    try:
-        for window in [(0, HEIGHT, 0, WIDTH), (3, 7, 2, 9), (8, 2, 0, WIDTH)]:
-            cube, valid_hw = reader.read(*window)
-            expected_cube, expected_valid = _expected(values, valid, *window)
-            np.testing.assert_array_equal(valid_hw, expected_valid)
-            np.testing.assert_array_equal(cube, expected_cube)
-    finally:
-        reader.close()
+    _assert_reads_back(RasterFile(pieces, WIDTH, HEIGHT, BANDS), values, valid,
+                       [(0, HEIGHT, 0, WIDTH), (3, 7, 2, 9), (8, 2, 0, WIDTH)])
 
 
 def test_a_pixel_with_a_non_finite_band_reads_as_invalid(tmp_path):
     values, valid = np.ones((BANDS, HEIGHT, WIDTH)), np.ones((HEIGHT, WIDTH), dtype=bool)
     values[1, 2, 3], values[2, 5, 6] = np.inf, np.nan
-    reader = _write(tmp_path / "cube.bsq", values, valid, WINDOWS["strips"]).reader()
+    reader = _write(tmp_path / "cube.f32", values, valid, WINDOWS["strips"]).reader()
     try:
         cube, valid_hw = reader.read(0, HEIGHT)
     finally:
@@ -83,14 +78,14 @@ def test_a_pixel_with_a_non_finite_band_reads_as_invalid(tmp_path):
 
 def test_value_range_is_that_of_the_valid_values(tmp_path):
     values, valid = _scene(2)
-    raster = _write(tmp_path / "cube.bsq", values, valid, WINDOWS["blocks"])
+    raster = _write(tmp_path / "cube.f32", values, valid, WINDOWS["blocks"])
     valid_values = values[:, valid].astype(np.float32)
     assert raster.value_range(budget=64) == (float(valid_values.min()), float(valid_values.max()))
 
 
 def test_a_truncated_file_is_a_clear_error(tmp_path):
     values, valid = _scene(3)
-    raster = _write(tmp_path / "cube.bsq", values, valid, WINDOWS["strips"])
+    raster = _write(tmp_path / "cube.f32", values, valid, WINDOWS["strips"])
     with open(raster.pieces[0].path, "r+b") as handle:
         handle.truncate(100)
     reader = raster.reader()
