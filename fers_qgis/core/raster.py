@@ -413,6 +413,26 @@ def _overlaps(mask: RasterInfo, target_wkt: str, bounds: Tuple[float, float, flo
     return min(xs) < bounds[2] and max(xs) > bounds[0] and min(ys) < bounds[3] and max(ys) > bounds[1]
 
 
+class WindowBuffer:
+    """One reusable buffer for a reader's windows: a window views it, a larger window replaces it (the old buffer
+    released first), so a pass over a raster holds one window, not two."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = np.dtype(dtype)
+        self._array = np.empty(0, dtype=self.dtype)
+
+    def view(self, shape: Tuple[int, ...]) -> np.ndarray:
+        """An array of ``shape`` in the buffer, overwritten by the next view."""
+        size = int(np.prod(shape))
+        if self._array.size < size:
+            self._array = None
+            self._array = np.empty(size, dtype=self.dtype)
+        return self._array[:size].reshape(shape)
+
+    def release(self) -> None:
+        self._array = np.empty(0, dtype=self.dtype)
+
+
 class BlockReader:
     """Reads windows of selected bands with the valid-pixel mask of the same window, in bounded memory.
 
@@ -440,7 +460,7 @@ class BlockReader:
         self.dtype = np.dtype(np.float32 if exact else np.float64)
         self.bytes_per_pixel = len(self.bands) * self.dtype.itemsize
         self.may_be_non_finite = any(info.numpy_dtypes[band - 1].kind == "f" for band in self.bands)
-        self._buffer = np.empty(0, dtype=self.dtype)
+        self._buffer = WindowBuffer(self.dtype)
         self._dataset = open_dataset(info.path)
         self._nodata = [_nodata_as_float(info.nodata[band - 1], info.numpy_dtypes[band - 1]) for band in self.bands]
         self.undeclared_fill = undeclared_fill and len(self.bands) >= MIN_BANDS_FOR_UNDECLARED_FILL
@@ -460,11 +480,7 @@ class BlockReader:
         """(cube_bhw, allowed_hw): the window's values and the pixels that GDAL's masks and the mask raster
         allow, before any test on the values themselves. cube_bhw is overwritten by the next read."""
         width = self.info.width - first_column if column_count is None else column_count
-        size = len(self.bands) * row_count * width
-        if self._buffer.size < size:
-            self._buffer = None  # release the old buffer before allocating the larger one
-            self._buffer = np.empty(size, dtype=self.dtype)
-        cube_bhw = self._buffer[:size].reshape(len(self.bands), row_count, width)
+        cube_bhw = self._buffer.view((len(self.bands), row_count, width))
         allowed_hw = np.ones((row_count, width), dtype=bool)
         with gdal_errors_as_exceptions():
             try:
@@ -526,7 +542,7 @@ class BlockReader:
         self._dataset = None
         if self.mask is not None:
             self.mask.close()
-        self._buffer = np.empty(0, dtype=self.dtype)
+        self._buffer.release()
 
 
 def iter_blocks(reader: BlockReader, windows: Sequence[Window], progress=None, allowed_only: bool = False

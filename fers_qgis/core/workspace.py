@@ -15,7 +15,7 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 
 from .errors import InputError
-from .raster import RasterInfo, block_windows, iter_blocks
+from .raster import RasterInfo, WindowBuffer, block_windows, iter_blocks
 
 FLOAT32 = np.dtype("<f4")
 # A window narrower than the raster is one read or write per row and band: positioned I/O halves the calls.
@@ -110,25 +110,20 @@ class RasterFileReader:
     def __init__(self, raster: RasterFile):
         self.raster = raster
         self.bands = tuple(range(1, raster.bands + 1))
-        self.dtype = FLOAT32
         self.bytes_per_pixel = raster.bands * FLOAT32.itemsize
         # Whole rows are this file's blocks: windows of any number of rows are read without waste.
         self.info = RasterInfo(raster.pieces[0].path, raster.width, raster.height, raster.bands,
                                (FLOAT32,) * raster.bands, (None,) * raster.bands, (0.0, 1.0, 0.0, 0.0, 0.0, 1.0), "",
                                ("",) * raster.bands, (None,) * raster.bands, 1, raster.width)
         self._files = [open(piece.path, "rb", buffering=0) for piece in raster.pieces]
-        self._buffer = np.empty(0, dtype=FLOAT32)
+        self._buffer = WindowBuffer(FLOAT32)
 
     def read(self, first_row: int, row_count: int, first_column: int = 0, column_count: Optional[int] = None
              ) -> Tuple[np.ndarray, np.ndarray]:
         """(cube_bhw, valid_hw) of rows [first_row, first_row + row_count) and columns [first_column,
         first_column + column_count) (default: every column)."""
         width = self.raster.width - first_column if column_count is None else column_count
-        size = self.raster.bands * row_count * width
-        if self._buffer.size < size:
-            self._buffer = None  # release the old buffer before allocating the larger one
-            self._buffer = np.empty(size, dtype=FLOAT32)
-        cube_bhw = self._buffer[:size].reshape(self.raster.bands, row_count, width)
+        cube_bhw = self._buffer.view((self.raster.bands, row_count, width))
         for piece, handle in zip(self.raster.pieces, self._files):
             start = max(first_row, piece.first_row)
             stop = min(first_row + row_count, piece.first_row + piece.rows)
@@ -156,7 +151,7 @@ class RasterFileReader:
         for handle in self._files:
             handle.close()
         self._files = []
-        self._buffer = np.empty(0, dtype=FLOAT32)
+        self._buffer.release()
 
 
 class TempRaster:
