@@ -1,5 +1,6 @@
 """Training losses of both stages. Tensors are (N, C, H, W) unless stated; every loss returns a scalar tensor.
 
+Encoder pretraining (optional, before stage 1): ``masked_mse``.
 Stage 1 (reverse distillation): ``reverse_distillation_loss``, ``pixel_bce``, ``reconstruction_mse``.
 Stage 2 (spec section 3.3): ``decorrelation_loss``, ``cosine_term``, ``variance_term``, ``mse_ssim_loss``.
 """
@@ -29,6 +30,12 @@ def pixel_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def reconstruction_mse(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(reconstruction, target)
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the pixels where the (N, 1, H, W) mask is 1, all channels."""
+    squared = (prediction - target) ** 2 * mask
+    return squared.sum() / (mask.sum() * prediction.shape[1]).clamp(min=1.0)
 
 
 def standardise(features: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Train the FERS networks on background scenes.
 
     python -m training.train --stage teacher --bands 50 --band-mode first --data DIR --out RUN_T
+    (optional first: --stage encoder ... --out RUN_E, then --stage teacher ... --encoder RUN_E)
     python -m training.train --stage student --bands 50 --band-mode first --data DIR --out RUN_S --teacher RUN_T
     (--teacher random: stage 2 on the untrained, kaiming-initialised spectral enhancer, an ablation)
 
@@ -10,6 +11,9 @@ Options: --epochs E --steps-per-epoch S --batch 16 --lr 5e-3 --seed 0 --device c
 checkpoint.pt (resumable, written every epoch), enhancer.pt (the spectral branch), student.pt (stage 2) and
 history.jsonl (losses and the synthetic-anomaly validation per epoch).
 
+The optional encoder stage pretrains the spectral branch's stem and layer1 self-supervised: masked pixels' spectra
+are predicted from their neighbourhood (``MaskedSpectrumModel``); a stage-1 run with --encoder starts from them
+(layer1 then stays frozen as usual), and a stage-2 run may take the encoder run as its --teacher directly.
 Stage 1 trains the stem, one-class bottleneck, decoder, de_ConvH and pixel head with the teacher encoder frozen;
 its pixel head learns to find AETNet-style pasted anomalies (label 1), the signal the published all-zero target
 lacks (FINDINGS 1). Stage 2 trains the spatial student and the FRN with the spectral branch frozen (no grad).
@@ -37,7 +41,7 @@ from .data import (EXCLUSION_MARGIN, TILE_SIZE, TileSampler, ValidationSet, load
 from .masks import PASTE_KINDS, paste_batch
 from .models.restoration import FeatureRestoration
 from .models.student import SpatialStudent
-from .models.teacher import ReverseDistillationTeacher, SpectralEnhancer, TeacherConfig
+from .models.teacher import MaskedSpectrumModel, ReverseDistillationTeacher, SpectralEnhancer, TeacherConfig
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -45,14 +49,16 @@ ENHANCER_FILE = "enhancer.pt"
 STUDENT_FILE = "student.pt"
 HISTORY_FILE = "history.jsonl"
 RANDOM_TEACHER = "random"
-STAGES = ("teacher", "student")
+STAGES = ("encoder", "teacher", "student")
 COMPILE_CHOICES = ("auto", "on", "off")
 # torch.compile takes about 100 s on 2 cores and then makes a step up to 2.4x faster (docs/RESULTS.md, "Training
 # speed"): "auto" compiles runs of at least this many steps.
 COMPILE_MIN_STEPS = 100
 # Default schedules (epochs of 50 steps, batch 16), sized so that a full run of both stages at B = 50 takes about
 # 30 minutes on a 2-core CPU (teacher about 7 s a step, student about 2.5 s). Fixed, not selected on any score.
-DEFAULT_EPOCHS = {"teacher": 2, "student": 6}
+DEFAULT_EPOCHS = {"encoder": 4, "teacher": 2, "student": 6}
+# Encoder pretraining: the share of pixels whose spectra are zeroed and predicted (fixed, not selected).
+MASK_FRACTION = 0.25
 
 
 @dataclass
@@ -75,7 +81,9 @@ class TrainConfig:
     validation_scenes: List[str] = field(default_factory=list)
     validation_count: int = 1       # scenes held out (drawn with the seed) when none are named
     validation_tiles: int = 32
-    teacher: str = RANDOM_TEACHER   # stage 2: a stage-1 RUN folder, or "random"
+    teacher: str = RANDOM_TEACHER   # stage 2: a stage-1 (or encoder) RUN folder, or "random"
+    encoder: str = ""               # stage 1: an encoder RUN whose stem and layer1 start the teacher ("" = random)
+    mask_fraction: float = MASK_FRACTION
     # stage 1 loss weights and pastes
     rd_weight: float = 1.0
     reconstruction_weight: float = 0.1
@@ -126,10 +134,18 @@ class Trainer:
         if validation:
             self.validation = TileSampler(validation, config.tile_size, config.normalisation).validation_set(
                 config.validation_tiles, seed=config.seed + 1)
-        if config.stage == "teacher":
+        if config.stage == "encoder":
+            self.pretraining = MaskedSpectrumModel(config.bands)
+            self.modules = {"encoder": self.pretraining}
+            self.enhancer = self.pretraining.inference_part()
+        elif config.stage == "teacher":
             self.teacher = ReverseDistillationTeacher(config.bands, TeacherConfig(**config.teacher_network))
             self.modules = {"teacher": self.teacher}
             self.enhancer = self.teacher.inference_part()
+            if config.encoder:
+                pretrained = read_enhancer(config.encoder, config.bands).state_dict()
+                self.enhancer.load_state_dict({name: value for name, value in pretrained.items()
+                                               if name.startswith(("convh.", "layer1."))}, strict=False)
         else:
             self.enhancer = load_enhancer(config.teacher, config.bands, config.seed)
             self.enhancer.requires_grad_(False)
@@ -141,7 +157,8 @@ class Trainer:
             module.to(self.device, memory_format=torch.channels_last)
         steps = config.epochs * config.steps_per_epoch
         compiled = config.compile == "on" or (config.compile == "auto" and steps >= COMPILE_MIN_STEPS)
-        losses_of_batch = self.teacher_losses if config.stage == "teacher" else self.student_losses
+        losses_of_batch = {"encoder": self.encoder_losses, "teacher": self.teacher_losses,
+                           "student": self.student_losses}[config.stage]
         self.batch_losses = torch.compile(losses_of_batch) if compiled else losses_of_batch
         parameters = [p for module in self.modules.values() for p in module.parameters() if p.requires_grad]
         self.optimiser = torch.optim.Adam(parameters, lr=config.lr, betas=(0.5, 0.999))
@@ -149,6 +166,16 @@ class Trainer:
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         """A (N, C, H, W) batch on the device, channels-last like the networks."""
         return torch.from_numpy(array).to(self.device).contiguous(memory_format=torch.channels_last)
+
+    def masked(self, clean: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+        """(tiles with a random MASK_FRACTION of pixels zeroed, (N, 1, T, T) float32 mask of those pixels)."""
+        mask = (rng.random((clean.shape[0], 1) + clean.shape[2:]) < self.config.mask_fraction).astype(np.float32)
+        return clean * (1.0 - mask), mask
+
+    def encoder_losses(self, clean: torch.Tensor, masked: torch.Tensor, mask: torch.Tensor
+                       ) -> Dict[str, torch.Tensor]:
+        loss = losses.masked_mse(self.pretraining(masked), clean, mask)
+        return {"masked": loss, "loss": loss}
 
     def teacher_losses(self, clean: torch.Tensor, pasted: torch.Tensor, labels: torch.Tensor
                        ) -> Dict[str, torch.Tensor]:
@@ -184,7 +211,10 @@ class Trainer:
     def step(self, rng: np.random.Generator) -> Dict[str, float]:
         """One optimiser step on a fresh batch; returns the loss parts."""
         clean = self.sampler.batch(self.config.batch, rng)
-        if self.config.stage == "teacher":
+        if self.config.stage == "encoder":
+            masked, mask = self.masked(clean, rng)
+            parts = self.batch_losses(self.tensor(clean), self.tensor(masked), self.tensor(mask))
+        elif self.config.stage == "teacher":
             pasted, labels = paste_batch(clean, rng, tuple(self.config.paste_kinds))
             parts = self.batch_losses(self.tensor(clean), self.tensor(pasted), self.tensor(labels))
         else:
@@ -203,12 +233,16 @@ class Trainer:
         validation, size = self.validation, self.config.batch
         enhanced: Dict[str, List[np.ndarray]] = {"x_spe": [], "x_spa": [], "sum": [], "logits": []}
         loss_sum = 0.0
+        masks = np.random.default_rng(self.config.seed + 2)  # the same masks at every validation
         for first in range(0, len(validation.clean), size):
             chunk = slice(first, first + size)
             clean, pasted = self.tensor(validation.clean[chunk]), self.tensor(validation.pasted[chunk])
             spectral = self.enhancer(pasted)
             enhanced["x_spe"].append((pasted + spectral).cpu().numpy())
-            if self.config.stage == "teacher":
+            if self.config.stage == "encoder":
+                masked, mask = self.masked(validation.clean[chunk], masks)
+                parts = self.encoder_losses(clean, self.tensor(masked), self.tensor(mask))
+            elif self.config.stage == "teacher":
                 enhanced["logits"].append(self.teacher(pasted).pixel_logits.cpu().numpy())
                 parts = self.teacher_losses(clean, pasted, self.tensor(validation.labels[chunk]))
             else:
@@ -284,17 +318,24 @@ class Trainer:
         return history
 
 
+def read_enhancer(run: str, bands: int) -> SpectralEnhancer:
+    """The spectral branch saved by an encoder or stage-1 RUN folder."""
+    config = read_config(run)
+    if config["bands"] != bands:
+        raise ValueError(f"The run {run} has {config['bands']} bands; this run uses {bands}.")
+    enhancer = SpectralEnhancer(bands)
+    enhancer.load_state_dict(torch.load(os.path.join(run, ENHANCER_FILE), map_location="cpu"))
+    return enhancer
+
+
 def load_enhancer(teacher: str, bands: int, seed: int) -> SpectralEnhancer:
-    """The frozen spectral branch for stage 2: from a stage-1 RUN folder, or untrained ("random", seeded)."""
+    """The frozen spectral branch for stage 2: from an encoder or stage-1 RUN folder, or untrained ("random",
+    seeded)."""
     if teacher == RANDOM_TEACHER:
         torch.manual_seed(seed)
         enhancer = SpectralEnhancer(bands)
     else:
-        config = read_config(teacher)
-        if config["bands"] != bands:
-            raise ValueError(f"The teacher run {teacher} has {config['bands']} bands; this run uses {bands}.")
-        enhancer = SpectralEnhancer(bands)
-        enhancer.load_state_dict(torch.load(os.path.join(teacher, ENHANCER_FILE), map_location="cpu"))
+        enhancer = read_enhancer(teacher, bands)
     return enhancer.eval()
 
 
@@ -315,7 +356,10 @@ def parse_args(argv=None) -> Tuple[TrainConfig, bool]:
                         help="each tile's value range: exact min-max, or robust (outlier fences, clipped)")
     parser.add_argument("--data", required=True, help="folder of background GeoTIFF scenes (NAME_gt.tif excluded)")
     parser.add_argument("--out", required=True, help="run folder")
-    parser.add_argument("--teacher", default=RANDOM_TEACHER, help="stage 2: stage-1 run folder, or 'random'")
+    parser.add_argument("--teacher", default=RANDOM_TEACHER,
+                        help="stage 2: stage-1 or encoder run folder, or 'random'")
+    parser.add_argument("--encoder", default="",
+                        help="stage 1: encoder run folder whose stem and layer1 it starts from (default: random init)")
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"default {DEFAULT_EPOCHS}; with --resume, the run's own")
     parser.add_argument("--steps-per-epoch", type=int, default=50)
@@ -355,7 +399,7 @@ def parse_args(argv=None) -> Tuple[TrainConfig, bool]:
         data=args.data, out=args.out,
         epochs=DEFAULT_EPOCHS[args.stage] if args.epochs is None else args.epochs, steps_per_epoch=args.steps_per_epoch,
         batch=args.batch, lr=args.lr, seed=args.seed,
-        device=args.device, compile=args.compile, teacher=args.teacher, paste_kinds=kinds,
+        device=args.device, compile=args.compile, teacher=args.teacher, encoder=args.encoder, paste_kinds=kinds,
         pixel_weight=args.pixel_weight,
         teacher_network=network,
         validation_scenes=[name for name in args.validation_scenes.split(",") if name],

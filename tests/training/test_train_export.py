@@ -163,3 +163,30 @@ def test_zero_epochs_saves_the_untrained_networks_for_the_ablation_baseline(scen
     saved = torch.load(out / train.STUDENT_FILE)
     assert saved.keys() == train.SpatialStudent(BANDS).state_dict().keys()
     assert not (out / train.HISTORY_FILE).exists()
+
+
+def test_encoder_pretraining_starts_from_the_untrained_twin_and_hands_its_layer1_to_stage_1(scenes, tmp_path):
+    """The encoder stage begins at the seed's untrained enhancer (so its comparison is paired), trains the stem and
+    layer1, and a stage-1 run with --encoder starts from exactly those, with its own head."""
+    encoder, teacher = tmp_path / "encoder", tmp_path / "teacher"
+    assert train.main(["--stage", "encoder", *common(scenes, encoder, "--epochs", "2")]) == 0
+    record = history(encoder)[-1]
+    assert np.isfinite(record["masked"]) and np.isfinite(record["val_loss"]) and "val_rx_auc_x_spe" in record
+    twin = train.load_enhancer(train.RANDOM_TEACHER, BANDS, seed=0).state_dict()
+    pretrained = torch.load(encoder / train.ENHANCER_FILE)
+    assert not torch.allclose(pretrained["layer1.0.conv2.weight"], twin["layer1.0.conv2.weight"])
+    torch.testing.assert_close(pretrained["conv2.weight"], twin["conv2.weight"])  # the head is not pretrained
+    pretraining_start = common(scenes, teacher, "--epochs", "0", "--encoder", str(encoder))
+    assert train.main(["--stage", "teacher", *pretraining_start]) == 0
+    started = torch.load(teacher / train.ENHANCER_FILE)
+    for name, value in pretrained.items():
+        if name.startswith(("convh.", "layer1.")):
+            torch.testing.assert_close(started[name], value)
+    assert train.read_config(teacher)["encoder"] == str(encoder)
+
+
+def test_masked_mse_counts_only_the_masked_pixels():
+    target = torch.zeros(1, 2, 2, 2)
+    prediction = torch.tensor([[[[1.0, 5.0], [0.0, 0.0]], [[3.0, 7.0], [0.0, 0.0]]]])
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    assert float(train.losses.masked_mse(prediction, target, mask)) == pytest.approx((1.0 + 9.0) / 2)

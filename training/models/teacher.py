@@ -110,6 +110,28 @@ class SpectralEnhancer(nn.Module):
         return self.head(features[:, :, HALO:HALO + height, HALO:HALO + width])
 
 
+class MaskedSpectrumModel(nn.Module):
+    """Self-supervised pretraining of the enhancer's stem and layer1 on background tiles: predict the spectra of
+    masked pixels from their 7 x 7 neighbourhood through a linear 1 x 1 read-out of layer1, so that layer1 learns
+    how background spectra follow from their surroundings instead of staying at its random init (FINDINGS 1).
+    Only the stem and layer1 carry over (``inference_part``); the read-out is discarded.
+    """
+
+    def __init__(self, bands: int):
+        super().__init__()
+        self.enhancer = SpectralEnhancer(bands)  # first, so that a seed gives the untrained twin's weights
+        self.readout = nn.Conv2d(LAYER1_CHANNELS, bands, 1)
+
+    def inference_part(self) -> SpectralEnhancer:
+        return self.enhancer
+
+    def forward(self, masked: torch.Tensor) -> torch.Tensor:
+        """masked: (N, B, H, W) tiles with masked pixels zeroed -> (N, B, H, W) predicted spectra."""
+        height, width = masked.shape[-2:]
+        features = self.enhancer.layer1(self.enhancer.stem(masked))
+        return self.readout(features[:, :, HALO:HALO + height, HALO:HALO + width])
+
+
 @dataclass
 class TeacherConfig:
     """Widths of the stage-1 training network around the enhancer (narrow by default: CPU training)."""
@@ -223,4 +245,3 @@ class ReverseDistillationTeacher(nn.Module):
         head = self.enhancer.head
         logits = self.conv3(torch.abs(head(crop(d1)) - head(crop(e1))))
         return TeacherOutput([e1, e2, e3], [d1, d2, d3], crop(self.de_convh(d1)), logits)
-
