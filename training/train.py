@@ -393,6 +393,7 @@ def parse_args(argv=None) -> Tuple[TrainConfig, bool]:
         saved = read_config(args.out)
         if args.epochs is not None:
             saved.update(epochs=args.epochs)  # a resumed run may be extended, nothing else changes
+        saved.update(out=args.out)  # the folder it is in now (a run may have been copied or moved)
         return TrainConfig(**saved), True
     config = TrainConfig(
         stage=args.stage, bands=args.bands, band_mode=args.band_mode, normalisation=args.normalisation,

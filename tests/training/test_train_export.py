@@ -157,6 +157,16 @@ def test_resume_keeps_the_runs_schedule(tmp_path):
     assert train.parse_args(base + ["--epochs", "6"])[0].epochs == 6
 
 
+def test_a_moved_run_resumes_in_its_new_folder(tmp_path):
+    saved = train.TrainConfig(stage="encoder", bands=8, band_mode="first", data="d", out=str(tmp_path / "old"))
+    moved = tmp_path / "new"
+    moved.mkdir()
+    (moved / train.CONFIG_FILE).write_text(json.dumps(train.dataclasses.asdict(saved)))
+    config, _ = train.parse_args(["--stage", "encoder", "--bands", "8", "--data", "d", "--out", str(moved),
+                                  "--resume"])
+    assert config.out == str(moved)
+
+
 def test_zero_epochs_saves_the_untrained_networks_for_the_ablation_baseline(scenes, tmp_path):
     out = tmp_path / "untrained"
     assert train.main(["--stage", "student", *common(scenes, out, "--epochs", "0", "--seed", "4")]) == 0
