@@ -87,9 +87,15 @@ def write_like(path: str, template_path: str, cube_bhw: np.ndarray) -> None:
         dataset = None
 
 
+@dataclass
+class BenchmarkResult:
+    auc: Dict[str, List[float]]  # per detector, one AUC per draw
+    hosts: List[str]  # the scene each draw implanted into: hosts differ in difficulty, so report them apart
+
+
 def run(folder: str, detectors: Sequence[str], draws: int, seed: int, models: Sequence[str] = (),
         hosts: Sequence[str] = (), strengths: Sequence[float] = (), fusion: Optional[str] = None
-        ) -> Dict[str, List[float]]:
+        ) -> BenchmarkResult:
     """AUC of each detector on the same ``draws`` implanted scenes; implants go into the ``hosts`` scenes (by
     name; default all), donors are any other scene of the folder. ``strengths``: draw k mixes its implants at
     the fraction strengths[k % len] (sub-pixel targets of several strengths), else at 10-50%."""
@@ -102,12 +108,13 @@ def run(folder: str, detectors: Sequence[str], draws: int, seed: int, models: Se
         raise SystemExit(f"Host scenes {unknown} are not in {folder}.")
     host_indices = [index for index, name in enumerate(names) if not hosts or name in hosts]
     rng = np.random.default_rng(seed)
-    results: Dict[str, List[float]] = {name: [] for name in detectors}
+    results = BenchmarkResult({name: [] for name in detectors}, [])
     runners = {name: make_detector(name, models, fusion) for name in detectors}
     cubes = {path: read_cube(path) for path in paths}
     with tempfile.TemporaryDirectory(prefix="fers-implant-") as workdir:
         for draw in range(draws):
             host = host_indices[rng.integers(len(host_indices))]
+            results.hosts.append(names[host])
             donor = rng.choice([index for index in range(len(paths)) if index != host])
             truth_path = paths[host][:-4] + "_gt.tif"
             known = read_first_band(truth_path) == 1 if os.path.exists(truth_path) else None
@@ -121,7 +128,7 @@ def run(folder: str, detectors: Sequence[str], draws: int, seed: int, models: Se
                 runners[name](scene_path, output)
                 scores = read_first_band(output).astype(np.float64)
                 valid = scores != OUTPUT_NODATA
-                results[name].append(roc_auc(scores[valid], sample.labels_hw[valid]))
+                results.auc[name].append(roc_auc(scores[valid], sample.labels_hw[valid]))
     return results
 
 
@@ -151,20 +158,23 @@ def main(argv=None) -> int:
     results = run(args.scenes, args.detectors, args.draws, args.seed, args.model,
                   [name for name in args.hosts.split(",") if name], strengths, args.fusion)
     print(f"{args.draws} implant draws into {args.scenes} (seed {args.seed}), {time.perf_counter() - started:.0f} s")
+    auc = {name: np.asarray(values) for name, values in results.auc.items()}
     for name in args.detectors:
-        print(f"  {name:<16} AUC {interval(results[name])}")
+        print(f"  {name:<16} AUC {interval(auc[name])}")
     baseline = args.detectors[0]
     for name in args.detectors[1:]:
-        difference = np.subtract(results[name], results[baseline])
-        print(f"  {name} - {baseline}: {interval(difference)} (paired)")
-    for strength in strengths:
-        chosen = [draw % len(strengths) == strengths.index(strength) for draw in range(args.draws)]
-        print(f"  strength {strength:g}: " + ", ".join(
-            f"{name} {interval(np.asarray(results[name])[chosen])}" for name in args.detectors))
+        print(f"  {name} - {baseline}: {interval(auc[name] - auc[baseline])} (paired)")
+    groups = [(f"strength {strength:g}", np.arange(args.draws) % len(strengths) == index)
+              for index, strength in enumerate(strengths)]
+    hosts = np.asarray(results.hosts)
+    if len(set(results.hosts)) > 1:
+        groups += [(f"host {host} ({np.sum(hosts == host)} draws)", hosts == host) for host in sorted(set(hosts))]
+    for label, chosen in groups:
+        print(f"  {label}: " + ", ".join(f"{name} {interval(auc[name][chosen])}" for name in args.detectors))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"draws": args.draws, "seed": args.seed, "strengths": strengths, "auc": results}, handle,
-                      indent=2)
+            json.dump({"draws": args.draws, "seed": args.seed, "strengths": strengths, "hosts": results.hosts,
+                       "auc": results.auc}, handle, indent=2)
     return 0
 
 

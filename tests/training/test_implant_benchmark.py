@@ -22,5 +22,13 @@ def test_run_scores_each_detector_on_every_draw(tmp_path):
     for seed in range(2):
         write_scene(make_scene(rows=30, columns=40, bands=16, anomalies=2, seed=seed), str(tmp_path / f"s{seed}.tif"))
     results = implant_benchmark.run(str(tmp_path), ["rx"], draws=3, seed=1)
-    assert len(results["rx"]) == 3
-    assert all(0.5 < auc <= 1.0 for auc in results["rx"])
+    assert len(results.auc["rx"]) == 3
+    assert all(0.5 < auc <= 1.0 for auc in results.auc["rx"])
+    assert len(results.hosts) == 3 and set(results.hosts) <= {"s0", "s1"}
+
+
+def test_run_implants_only_into_the_hosts_asked_for(tmp_path):
+    for seed in range(3):
+        write_scene(make_scene(rows=30, columns=40, bands=16, anomalies=2, seed=seed), str(tmp_path / f"s{seed}.tif"))
+    results = implant_benchmark.run(str(tmp_path), ["rx"], draws=4, seed=0, hosts=["s2"])
+    assert results.hosts == ["s2"] * 4
