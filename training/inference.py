@@ -94,8 +94,8 @@ def fers_scores(cube_bhw: np.ndarray, valid_hw: np.ndarray, enhancer: torch.nn.M
                 wavelengths_nm: Optional[Sequence[Optional[float]]] = None, normalisation: str = "minmax",
                 model_wavelengths_nm: Sequence[float] = (), fusion: str = FUSION) -> np.ndarray:
     """Anomaly scores of a scene by the ``fusion`` rule (exported models': FUSION): the product of the scaled RX
-    maps of x + spa_f and x + spe_f, or RX on x + spa_f + spe_f ("sum"); or RX on one branch's cube for the
-    single-branch detectors."""
+    maps of x + spa_f and x + spe_f ("product"), that times the scaled RX map of x ("product-rx"), or RX on
+    x + spa_f + spe_f ("sum"); or RX on one branch's cube for the single-branch detectors."""
     x_bhw = model_input(cube_bhw, valid_hw, bands, band_mode, wavelengths_nm, normalisation=normalisation,
                         model_wavelengths_nm=model_wavelengths_nm)
     x = x_bhw.astype(np.float64)
@@ -105,9 +105,10 @@ def fers_scores(cube_bhw: np.ndarray, valid_hw: np.ndarray, enhancer: torch.nn.M
     if detector == "fers-spatial":
         return rx_scores(_as_stored(x + spatial), valid_hw)
     spectral = spectral_features(enhancer, x_bhw)
-    if fusion == "product":
-        return (_scaled(rx_scores(_as_stored(x + spatial), valid_hw))
-                * _scaled(rx_scores(_as_stored(x + spectral), valid_hw)))
+    if fusion in ("product", "product-rx"):
+        scores = (_scaled(rx_scores(_as_stored(x + spatial), valid_hw))
+                  * _scaled(rx_scores(_as_stored(x + spectral), valid_hw)))
+        return scores * _scaled(rx_scores(_as_stored(x), valid_hw)) if fusion == "product-rx" else scores
     return rx_scores(_as_stored(x + spatial + spectral), valid_hw)
 
 

@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence
 from .batch import (PRODUCT_SUFFIXES, DetectionJob, ImportJob, Job, JobResult, expand_inputs, input_stem,
                     output_name, plan_jobs, remove_partial_files, run_here, run_on_cluster)
 from ..core import products
+from ..core.model_format import FUSIONS
 from ..core.detection import RxOptions
 from ..core.enhancement import FersOptions
 from ..core.errors import FersError
@@ -50,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--model", metavar="PATH.spectral.onnx",
                         help="FERS: a model set's spectral file (default: the shipped model that reads the most of "
                              "each raster's bands, as the plugin's Automatic choice)")
-    detect.add_argument("--fusion", choices=("model", "sum", "product"), default="model",
-                        help="FERS: the model's own fusion rule (default), or force sum / product")
+    detect.add_argument("--fusion", choices=("model",) + FUSIONS, default="model",
+                        help="FERS: the model's own fusion rule (default), or force one: sum, product (the two "
+                             "branches' RX maps multiplied) or product-rx (also times plain RX on the model bands)")
     detect.add_argument("--scale", action="store_true", help="FERS: scale scores to 0-1")
     detect.add_argument("--gpu", action="store_true", help="FERS: run the models with CUDA when available")
     detect.add_argument("--mask", metavar="PATH",

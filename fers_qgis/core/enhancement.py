@@ -25,6 +25,7 @@ from .detection import (SCORES, Background, DetectionSummary, check_windows, loc
                         scoring_plan, write_score_output)
 from .errors import InputError
 from .features import CUBE_WORDS, PLAIN, SPATIAL, SPECTRAL, SUM, feature_window_plan, feature_writing
+from .model_format import FUSIONS
 from .onnx_runtime import FersModelSet, load_model_set
 from .output import RasterWriter, check_output_path
 from .pipeline import LocalScheduler
@@ -35,6 +36,8 @@ from .scene import (MODEL_BANDS, ModelBands, ModelBandStatistics, Normalisation,
 
 # The published detectors and their comparisons: which cube RX runs on, and how.
 DETECTORS = ("fers", "fers-spectral", "fers-spatial", "rx", "fers-local")
+PRODUCT_CUBES = {"product": (SPATIAL, SPECTRAL), "product-rx": (PLAIN, SPATIAL, SPECTRAL)}
+FUSION_WORDS = {"product": " (product rule)", "product-rx": " (product rule with plain RX)"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class FersOptions:
     """Settings of a FERS detection run.
 
     ``fusion`` None uses the model's own rule ("sum": RX of x + spa_f + spe_f; "product": the product of the
-    min-max scaled RX maps of x + spa_f and x + spe_f); it applies to the "fers" detector. ``undeclared_fill``:
+    min-max scaled RX maps of x + spa_f and x + spe_f; "product-rx": that product times the scaled RX map of x);
+    it applies to the "fers" detector. ``undeclared_fill``:
     pixels with one value in every band are fill (see ``validity``).
     """
 
@@ -61,8 +65,8 @@ def check_fers_options(options: FersOptions) -> None:
     """Refuse settings no FERS run can take, before anything else is looked at."""
     if options.detector not in DETECTORS:
         raise InputError(f"Unknown detector {options.detector!r}; choose one of {', '.join(DETECTORS)}.")
-    if options.fusion not in (None, "sum", "product"):
-        raise InputError(f"Unknown fusion rule {options.fusion!r}; choose 'sum' or 'product'.")
+    if options.fusion is not None and options.fusion not in FUSIONS:
+        raise InputError(f"Unknown fusion rule {options.fusion!r}; choose one of {', '.join(FUSIONS)}.")
     if options.detector == "fers-local":
         check_windows(options.inner_window, options.outer_window)
     if not options.memory_budget_mb > 0:
@@ -83,15 +87,17 @@ def prepare(input_path: str, output_paths: Sequence[Optional[str]], model_path: 
 
 
 def detector_cubes(detector: str, fusion: str) -> Tuple[str, ...]:
-    """The cubes RX runs on for a detector (two for the product rule)."""
+    """The cubes RX runs on for a detector (several for the product rules, whose maps are multiplied)."""
+    if detector == "fers" and fusion in PRODUCT_CUBES:
+        return PRODUCT_CUBES[fusion]
     if detector in ("fers", "fers-local"):
-        return (SPATIAL, SPECTRAL) if detector == "fers" and fusion == "product" else (SUM,)
+        return (SUM,)
     return {"fers-spectral": (SPECTRAL,), "fers-spatial": (SPATIAL,), "rx": (PLAIN,)}[detector]
 
 
 def score_label(detector: str, fusion: str, options: FersOptions) -> str:
     """The output band's name: what the scores are."""
-    labels = {"fers": "FERS-RX anomaly score" + (" (product rule)" if fusion == "product" else ""),
+    labels = {"fers": "FERS-RX anomaly score" + FUSION_WORDS.get(fusion, ""),
               "fers-spectral": "FERS spectral branch anomaly score",
               "fers-spatial": "FERS spatial branch anomaly score",
               "rx": "plain RX anomaly score (model bands)",

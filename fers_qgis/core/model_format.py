@@ -16,7 +16,9 @@ FORMAT_VERSION = 1
 INPUT_NAME = "cube"         # float32 (N, B, H, W), normalised as recorded in the metadata
 OUTPUT_NAME = "features"    # float32 (N, B, H, W): spe_f for the spectral branch, spa_f for the spatial one
 BRANCHES = ("spectral", "spatial")
-FUSIONS = ("sum", "product")  # RX on x + spa_f + spe_f, or the product of the two single-branch RX maps
+# RX on x + spa_f + spe_f; the product of the two single-branch RX maps (scaled 0-1); or that product times the
+# scaled RX map of x itself ("product-rx"), so that a pixel scores high only if the unenhanced bands agree.
+FUSIONS = ("sum", "product", "product-rx")
 _PREFIX = "fers_"
 
 
@@ -30,7 +32,7 @@ class ModelMetadata:
     normalisation_scale: float  # the image's value range to [-scale, scale]
     tile_size: int              # spatial: the fixed tile side it was exported at; spectral: 0 (any size)
     halo: int                   # pixels of context a tile needs on each side for exact stitching
-    fusion: str                 # how the detector combines branches ("sum" or "product")
+    fusion: str                 # how the detector combines branches (one of FUSIONS)
     companion: str = ""         # spectral file: the file name of its spatial branch in the same folder
     # How the value range is found (fers_qgis.core.spectral NORMALISATIONS); files written before this field
     # existed were trained with the exact min and max of each tile.

@@ -88,15 +88,17 @@ def fers_reference(models, cube, valid, detector, fusion="sum"):
         return reference_rx(x + spe, valid)
     if detector == "fers-spatial":
         return reference_rx(x + spa, valid)
-    if fusion == "product":
+    if fusion in ("product", "product-rx"):
         def minmax(scores):
             return (scores - np.nanmin(scores)) / (np.nanmax(scores) - np.nanmin(scores))
-        return minmax(reference_rx(x + spa, valid)) * minmax(reference_rx(x + spe, valid))
+        product = minmax(reference_rx(x + spa, valid)) * minmax(reference_rx(x + spe, valid))
+        return product * minmax(reference_rx(x, valid)) if fusion == "product-rx" else product
     return reference_rx(x + spa + spe, valid)
 
 
 @pytest.mark.parametrize("detector, fusion, budget_mb", [
-    ("fers", None, 0.01), ("fers", None, 512), ("fers", "product", 512), ("fers-spectral", None, 5),
+    ("fers", None, 0.01), ("fers", None, 512), ("fers", "product", 512), ("fers", "product-rx", 0.01),
+    ("fers", "product-rx", 512), ("fers-spectral", None, 5),
     ("fers-spectral", None, 8), ("fers-spatial", None, 512), ("rx", None, 0.01)])
 def test_detectors_equal_in_memory_reference(tmp_path, models, detector, fusion, budget_mb):
     cube = scene_cube(70, 53, seed=2)

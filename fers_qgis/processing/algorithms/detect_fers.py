@@ -31,7 +31,9 @@ DETECTOR_CHOICES = (
     ("Plain RX on the model's bands (for comparison)", "plain RX on model bands", ("rx", None)),
     ("FERS spectral branch only: RX on image + spectral features", "FERS spectral branch", ("fers-spectral", None)),
     ("FERS spatial branch only: RX on image + spatial features", "FERS spatial branch", ("fers-spatial", None)),
-)
+    ("FERS-RX product rule with plain RX: RX(image) x RX(image + spatial features) x RX(image + spectral "
+     "features), each scaled 0-1", "FERS-RX product rule with plain RX", ("fers", "product-rx")),
+)  # new entries go last: saved models and batch files store the index
 
 
 class DetectAnomaliesFers(UndeclaredFillParameter, FersModelParameters, AnomalyDecisions, FersAlgorithm):
