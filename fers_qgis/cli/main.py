@@ -19,10 +19,10 @@ from typing import List, Optional, Sequence
 from .batch import (PRODUCT_SUFFIXES, DetectionJob, ImportJob, Job, JobResult, expand_inputs, input_stem,
                     output_name, plan_jobs, remove_partial_files, run_here, run_on_cluster)
 from ..core import products
-from ..core.model_format import FUSIONS
 from ..core.detection import RxOptions
 from ..core.enhancement import FersOptions
 from ..core.errors import FersError
+from ..core.model_format import FUSIONS
 from ..core.progress import Progress
 
 # Command-line detector names and the core options each stands for (the plugin's defaults).

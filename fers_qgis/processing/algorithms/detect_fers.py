@@ -64,9 +64,11 @@ class DetectAnomaliesFers(UndeclaredFillParameter, FersModelParameters, AnomalyD
             "present).\n") + self.tr(MODEL_HELP) + self.tr(
             "<b>Detector</b>: <i>FERS-RX</i> (default) as published (RX on the image plus its spatial and spectral "
             "features; at 50 bands the product of the two single-branch RX maps); <i>product rule</i> forces that "
-            "fusion; <i>local RX</i> takes each pixel's background from the ring between the inner and outer "
-            "windows (odd sizes, defaults 3 and 15); <i>plain RX</i> on the model's bands shows what the "
-            "enhancement adds; the single-branch detectors are for comparison.\n") + self.tr(LOCAL_RX_HELP) + self.tr(
+            "fusion; <i>product rule with plain RX</i> also multiplies by RX on the model's bands, so that a pixel "
+            "scores high only where the unenhanced bands agree; <i>local RX</i> takes each pixel's background from "
+            "the ring between the inner and outer windows (odd sizes, defaults 3 and 15); <i>plain RX</i> on the "
+            "model's bands shows what the enhancement adds; the single-branch detectors are for comparison.\n"
+        ) + self.tr(LOCAL_RX_HELP) + self.tr(
             "<b>Scale scores to 0-1</b> (default off): min-max scaling over the valid pixels.\n"
             "<b>Valid-pixel mask</b> (optional input): a raster whose non-zero pixels are the ones to use (on "
             "another grid, resampled onto the input's grid).\n") + \
