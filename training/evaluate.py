@@ -28,7 +28,7 @@ from fers_qgis.core.raster import describe_raster, gdal_errors_as_exceptions
 Detector = Callable[[str, str], object]
 
 # rx / rx-local: global / local (dual-window) RX on all bands. fers: RX on the FERS-enhanced cube with the model's
-# fusion rule (the product rule in every exported model, or --fusion); fers-spectral / fers-spatial: RX on
+# fusion rule (product-rx in every shipped and exported model, or --fusion); fers-spectral / fers-spatial: RX on
 # x + spe_f / x + spa_f alone; fers-local: local RX on x + spa_f + spe_f. Local detectors use the plugin's default
 # windows and rule.
 RX_DETECTORS = {"rx": RxOptions(detector="global"), "rx-local": RxOptions(detector="local")}
@@ -40,7 +40,7 @@ DETECTORS = tuple(RX_DETECTORS) + FERS_DETECTORS
 def make_detector(name: str, models: Sequence[str] = (), fusion: Optional[str] = None) -> Detector:
     """The named detector as the plugin runs it. FERS detectors run, on each scene, the model set the plugin's
     default (automatic) choice takes among ``models`` (spectral files; default: the shipped sets); ``fusion``
-    overrides the models' own rule ("sum" or "product")."""
+    overrides the models' own rule (one of ``FUSIONS``)."""
     if name in RX_DETECTORS:
         return lambda scene, output: detect_rx(scene, output, RX_DETECTORS[name])
     if not (models or shipped_models()):

@@ -38,7 +38,7 @@ def test_shipped_sets_declare_what_their_names_say():
     assert bands == [50, 100, 200]
     for name, metadata in names.items():
         assert name == f"fers-b{metadata.bands}-{metadata.band_mode}"
-        assert metadata.fusion == "product" and metadata.normalisation == "robust"
+        assert metadata.fusion == "product-rx" and metadata.normalisation == "robust"
 
 
 def test_automatic_reads_a_285_band_emit_like_raster_over_its_whole_range(tmp_path):

@@ -1,6 +1,7 @@
 """Smoke test of both training stages on tiny synthetic scenes, resume, and ONNX export parity with torch."""
 import json
 import os
+import shutil
 
 import numpy as np
 import onnx
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from fers_qgis.core.model_format import INPUT_NAME, OUTPUT_NAME, ModelMetadata
-from training import export, train
+from training import export, restamp, train
 from training.synthetic import make_scene, write_scene
 
 BANDS = 10
@@ -110,7 +111,7 @@ def test_metadata_round_trips(trained):
     spatial = ModelMetadata.from_metadata_props({p.key: p.value for p in spatial_model.metadata_props})
     assert (spectral.branch, spectral.bands, spectral.band_mode, spectral.halo, spectral.tile_size) == (
         "spectral", BANDS, "first", 4, 0)
-    assert (spatial.branch, spatial.tile_size, spatial.fusion) == ("spatial", 64, "product")
+    assert (spatial.branch, spatial.tile_size, spatial.fusion) == ("spatial", 64, "product-rx")
     assert spectral.companion == os.path.basename(trained["spatial"])
     assert spectral.normalisation_scale == pytest.approx(0.1)
     # New runs use the robust range; the synthetic scenes share one band set, so its wavelengths are recorded.
@@ -129,9 +130,25 @@ def test_metadata_round_trips(trained):
 
 
 def test_fusion_rule_and_stage_check(trained):
-    assert export.FUSION == "product"
+    assert export.FUSION == "product-rx"
     with pytest.raises(ValueError, match="student"):
         export.load_run(str(trained["teacher"]))
+
+
+def test_restamping_changes_the_fusion_rule_of_both_files_and_nothing_else(trained, tmp_path):
+    for key in ("spectral", "spatial"):
+        shutil.copy(trained[key], tmp_path)
+    spectral = str(tmp_path / os.path.basename(trained["spectral"]))
+    assert restamp.main([spectral, "--fusion", "product", "--reason", "a test"]) == 0
+    for key in ("spectral", "spatial"):
+        before, after = onnx.load(trained[key]), onnx.load(str(tmp_path / os.path.basename(trained[key])))
+        metadata = ModelMetadata.from_metadata_props({p.key: p.value for p in after.metadata_props})
+        assert metadata.fusion == "product"
+        assert metadata.training["fusion_history"][-1]["from"] == "product-rx"
+        assert metadata.training["fusion_history"][-1]["reason"] == "a test"
+        assert after.graph == before.graph
+    with pytest.raises(ValueError, match="spectral file"):
+        restamp.restamp_fusion(str(tmp_path / os.path.basename(trained["spatial"])), "sum", "a test")
 
 
 def test_cli_rejects_bad_options(scenes, tmp_path):
