@@ -11,6 +11,7 @@ import pytest
 
 from fers_qgis.cli.main import main
 from fers_qgis.core.detection import RxOptions, detect_rx
+from fers_qgis.core.output import OUTPUT_NODATA
 from tests.helpers import EVAL_SCENES, anomaly_scene, read_raster, write_raster
 
 distributed = pytest.importorskip("distributed", reason="the cluster tests need dask and distributed")
@@ -222,7 +223,11 @@ def test_eval_scenes_on_two_workers_equal_the_plugin(tmp_path, detector, algorit
         name = os.path.splitext(os.path.basename(scene))[0]
         expected = tmp_path / f"{name}_plugin.tif"
         processing.run(algorithm, {"INPUT": scene, "OUTPUT": str(expected)})
-        np.testing.assert_allclose(scores(out / f"{name}_{detector}_anomalies.tif"), scores(expected), rtol=1e-6)
+        # Workers and QGIS may use different BLAS libraries: rounding differs by about 1e-7 of each map's range,
+        # and near-zero products of the FERS maps (0-1 each) carry it as large relative errors.
+        reference = scores(expected)
+        np.testing.assert_allclose(scores(out / f"{name}_{detector}_anomalies.tif"), reference, rtol=1e-6,
+                                   atol=1e-6 * reference[reference != OUTPUT_NODATA].max())
 
 
 def test_row_bands_cover_every_window_once_in_rectangles_of_whole_window_rows():
