@@ -132,11 +132,15 @@ def run(folder: str, detectors: Sequence[str], draws: int, seed: int, models: Se
     return results
 
 
+def half_width(values: np.ndarray) -> float:
+    """Half the normal-approximation 95% confidence interval of the mean (NaN for a single value)."""
+    return float(1.96 * values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else float("nan")
+
+
 def interval(values: Sequence[float]) -> str:
     """Mean with a normal-approximation 95% confidence interval."""
     values = np.asarray(values)
-    half = 1.96 * values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else float("nan")
-    return f"{values.mean():.4f} +- {half:.4f}"
+    return f"{values.mean():.4f} +- {half_width(values):.4f}"
 
 
 def main(argv=None) -> int:

@@ -9,8 +9,8 @@ rebuilt on another machine need not get the same weights. Both files of the set 
 recorded in their training summary ("fusion_history"), so a model file says which rule it was made with.
 """
 import argparse
+import dataclasses
 import datetime
-import json
 import os
 import sys
 from typing import List
@@ -19,12 +19,9 @@ import onnx
 
 from fers_qgis.core.model_format import FUSIONS, ModelMetadata
 
-_FUSION_KEY = "fers_fusion"
-_TRAINING_KEY = "fers_training"
 
-
-def _props(model: onnx.ModelProto) -> dict:
-    return {entry.key: entry.value for entry in model.metadata_props}
+def _metadata(model: onnx.ModelProto, path: str) -> ModelMetadata:
+    return ModelMetadata.from_metadata_props({entry.key: entry.value for entry in model.metadata_props}, path)
 
 
 def restamp_fusion(spectral_path: str, fusion: str, reason: str) -> List[str]:
@@ -32,27 +29,20 @@ def restamp_fusion(spectral_path: str, fusion: str, reason: str) -> List[str]:
     if fusion not in FUSIONS:
         raise ValueError(f"Unknown fusion rule {fusion!r}; choose one of {', '.join(FUSIONS)}.")
     spectral = onnx.load(spectral_path)
-    metadata = ModelMetadata.from_metadata_props(_props(spectral), spectral_path)
+    metadata = _metadata(spectral, spectral_path)
     if metadata.branch != "spectral" or not metadata.companion:
         raise ValueError(f"{spectral_path} is not the spectral file of a model set.")
     paths = [spectral_path, os.path.join(os.path.dirname(spectral_path), metadata.companion)]
     models = [spectral, onnx.load(paths[1])]
     changed = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    for model, path in zip(models, paths):
-        props = _props(model)
-        ModelMetadata.from_metadata_props(props, path)
-        previous = props[_FUSION_KEY]
-        training = json.loads(props.get(_TRAINING_KEY, "{}") or "{}")
-        training.setdefault("fusion_history", []).append(
-            {"from": previous, "to": fusion, "changed": changed, "reason": reason})
-        for entry in model.metadata_props:
-            if entry.key == _FUSION_KEY:
-                entry.value = fusion
-            elif entry.key == _TRAINING_KEY:
-                entry.value = json.dumps(training)
-        if _TRAINING_KEY not in props:
+    for model, path, old in zip(models, paths, [metadata, _metadata(models[1], paths[1])]):
+        history = list(old.training.get("fusion_history", [])) + [
+            {"from": old.fusion, "to": fusion, "changed": changed, "reason": reason}]
+        new = dataclasses.replace(old, fusion=fusion, training={**old.training, "fusion_history": history})
+        del model.metadata_props[:]
+        for key, value in new.to_metadata_props().items():
             entry = model.metadata_props.add()
-            entry.key, entry.value = _TRAINING_KEY, json.dumps(training)
+            entry.key, entry.value = key, value
         onnx.checker.check_model(model)
     for model, path in zip(models, paths):
         onnx.save(model, path)

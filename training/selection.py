@@ -16,6 +16,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from training.implant_benchmark import half_width
+
 
 @dataclass(frozen=True)
 class Draws:
@@ -30,11 +32,6 @@ def read_draws(path: str) -> Draws:
         result = json.load(handle)
     (auc,) = result["auc"].values()
     return Draws(np.asarray(auc, dtype=float), tuple(result.get("hosts", ())))
-
-
-def half_width(values: np.ndarray) -> float:
-    """Half the normal-approximation 95% interval of the mean."""
-    return float(1.96 * values.std(ddof=1) / np.sqrt(values.size))
 
 
 def pooled_auc(folders: Sequence[Draws]) -> float:
